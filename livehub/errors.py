@@ -1,0 +1,112 @@
+"""The one error tree of livehub; every error carries what to answer with.
+
+::
+
+    LivehubError                    base; .http_status, .close_code, .error_code, .message
+    ├── PeerError                   the peer broke a protocol or sent something we refuse
+    │   ├── BadRequest              malformed HTTP request, query, JSON, cursor (400 / 1008 / 107)
+    │   │   ├── BadCursor           a resume cursor that cannot be parsed
+    │   │   └── BadChannel          a malformed channel name
+    │   ├── PayloadTooLarge         body or message over a limit (413 / 1009 / 106)
+    │   ├── WebSocketError          RFC 6455 violation; close_code says which (1002, 1007, ...)
+    │   ├── Unauthorized            missing or wrong credentials (401 / 3500 / 101)
+    │   └── Forbidden               valid request, not allowed (403 / 1008 / 103)
+    │       └── UnknownNamespace    channel in a namespace that is not configured (404 / 102)
+    ├── ConfigError                 we are misconfigured (raised at start-up, never to a client)
+    └── Unavailable                 a dependency (broker) cannot serve now (503 / 1011 / 108)
+
+Handlers catch ``LivehubError`` and answer with its fields; anything else is a bug, logged
+with a traceback and answered with a generic 500 / 1011 / 100 that reveals nothing.
+"""
+
+from __future__ import annotations
+
+from livehub.codes import CloseCode, ErrorCode
+
+
+class LivehubError(Exception):
+    """Base of every error livehub raises on purpose."""
+
+    http_status: int = 500
+    close_code: int = CloseCode.INTERNAL_ERROR
+    error_code: int = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, *, http_status: int | None = None,
+                 close_code: int | None = None, error_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if http_status is not None:
+            self.http_status = http_status
+        if close_code is not None:
+            self.close_code = close_code
+        if error_code is not None:
+            self.error_code = error_code
+
+
+class PeerError(LivehubError):
+    """The peer sent something that breaks a protocol or that we refuse."""
+
+    http_status = 400
+    close_code = CloseCode.POLICY_VIOLATION
+    error_code = ErrorCode.BAD_REQUEST
+
+
+class BadRequest(PeerError):
+    """A malformed request: HTTP, query string, JSON body, command."""
+
+
+class BadCursor(BadRequest):
+    """A resume cursor (SSE Last-Event-ID, ``since=``, ``cursor=``) that cannot be parsed."""
+
+
+class BadChannel(BadRequest):
+    """A malformed channel name."""
+
+
+class PayloadTooLarge(PeerError):
+    """A body, frame or message over its configured limit."""
+
+    http_status = 413
+    close_code = CloseCode.MESSAGE_TOO_BIG
+    error_code = ErrorCode.LIMIT_EXCEEDED
+
+
+class WebSocketError(PeerError):
+    """An RFC 6455 / RFC 7692 violation; ``close_code`` is the code to close with."""
+
+    close_code = CloseCode.PROTOCOL_ERROR
+
+
+class Unauthorized(PeerError):
+    """Missing or wrong credentials (API key, token)."""
+
+    http_status = 401
+    close_code = 3500
+    error_code = ErrorCode.UNAUTHORIZED
+
+
+class Forbidden(PeerError):
+    """A well-formed request that is not allowed (publish to a read-only namespace...)."""
+
+    http_status = 403
+    close_code = CloseCode.POLICY_VIOLATION
+    error_code = ErrorCode.PERMISSION_DENIED
+
+
+class UnknownNamespace(Forbidden):
+    """A channel whose namespace is not configured."""
+
+    http_status = 404
+    error_code = ErrorCode.UNKNOWN_CHANNEL
+
+
+class ConfigError(LivehubError):
+    """livehub is misconfigured; raised at start-up, never sent to a client."""
+
+
+class Unavailable(LivehubError):
+    """A dependency (the broker) cannot serve right now; retry later."""
+
+    http_status = 503
+    close_code = CloseCode.TRY_AGAIN_LATER
+    error_code = ErrorCode.NOT_AVAILABLE
