@@ -1,0 +1,73 @@
+"""Channel names, namespaces and the options each namespace gives its channels.
+
+A channel name is 1-255 characters from a URL- and log-friendly set.  Its namespace is the
+part before the first ``:`` (``chat:room1`` is in ``chat``); a name without ``:`` uses the
+default options.  Channels exist on demand; a channel in a namespace that is not configured is
+refused with ``UnknownNamespace``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from livehub.errors import BadChannel, ConfigError, UnknownNamespace
+
+CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-.:@/=+,!~*$|#]{1,255}")
+NAMESPACE_RE = re.compile(r"[A-Za-z0-9_\-.]{1,64}")
+NAMESPACE_SEPARATOR = ":"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelOptions:
+    """What a namespace allows.  Defaults keep history so reconnecting clients miss nothing."""
+
+    history_size: int = 100
+    """Publications kept per channel (0: none; resume then works only if nothing was missed)."""
+    history_ttl: float = 300.0
+    """Seconds a publication stays in history."""
+    client_publish: bool = False
+    """Whether subscribers may publish (raw WebSocket messages, client publish commands)."""
+    anonymous_subscribe: bool = True
+    """Whether clients without credentials may subscribe."""
+    presence: bool = False
+    join_leave: bool = False
+
+    def __post_init__(self) -> None:
+        if self.history_size < 0 or self.history_size > 1_000_000:
+            raise ConfigError(f"history_size must be in 0..1000000, not {self.history_size}")
+        if self.history_ttl < 0:
+            raise ConfigError(f"history_ttl must be >= 0, not {self.history_ttl}")
+
+
+@dataclass(frozen=True, slots=True)
+class Namespaces:
+    """Resolves a channel name to its options."""
+
+    default: ChannelOptions = field(default_factory=ChannelOptions)
+    namespaces: Mapping[str, ChannelOptions] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.namespaces:
+            if not NAMESPACE_RE.fullmatch(name):
+                raise ConfigError(f"invalid namespace name {name!r}")
+
+    def options(self, channel: str) -> ChannelOptions:
+        """Options of ``channel``; raise ``BadChannel`` or ``UnknownNamespace``."""
+        check_channel(channel)
+        ns, sep, _ = channel.partition(NAMESPACE_SEPARATOR)
+        if not sep:
+            return self.default
+        try:
+            return self.namespaces[ns]
+        except KeyError:
+            raise UnknownNamespace(f"unknown namespace {ns!r} of channel {channel!r}") from None
+
+
+def check_channel(channel: str) -> None:
+    """Raise ``BadChannel`` unless ``channel`` is a valid name."""
+    if not CHANNEL_RE.fullmatch(channel):
+        shown = channel if len(channel) <= 60 else channel[:60] + "..."
+        raise BadChannel(f"invalid channel name {shown!r}: 1-255 characters of "
+                         "letters, digits and _-.:@/=+,!~*$|#")

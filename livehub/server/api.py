@@ -1,0 +1,82 @@
+"""Server API over HTTP: ``POST /api/publish`` (more methods arrive with the Centrifugo API).
+
+Authorised by the ``X-API-Key`` header (or ``Authorization: apikey <key>``), compared in
+constant time.  ``insecure_api`` turns the check off for development only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+
+from livehub.errors import BadRequest, Unauthorized
+from livehub.server.context import ServerContext
+from livehub.server.http import HttpConnection, Request, Response
+from livehub.wire import sse
+from livehub.wire.cursor import encode_cursor
+from livehub.wire.payload import PayloadKind
+
+MAX_EVENT_NAME = 64
+
+
+def check_api_key(ctx: ServerContext, request: Request) -> None:
+    if ctx.settings.insecure_api:
+        return
+    expected = ctx.settings.api_key
+    given = request.headers.get("x-api-key")
+    if given is None:
+        auth = request.headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "apikey":
+            given = value.strip()
+    if not given:
+        raise Unauthorized("missing API key: send it in the X-API-Key header")
+    if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized("wrong API key")
+
+
+def parse_payload(body: dict[str, object]) -> tuple[bytes, PayloadKind]:
+    """``data`` (any JSON; a string is sent as text) or ``b64data`` (binary)."""
+    if "b64data" in body:
+        raw = body["b64data"]
+        if not isinstance(raw, str):
+            raise BadRequest("b64data must be a base64 string")
+        try:
+            return base64.b64decode(raw, validate=True), PayloadKind.BINARY
+        except binascii.Error:
+            raise BadRequest("b64data is not valid base64") from None
+    if "data" not in body:
+        raise BadRequest("data is required")
+    data = body["data"]
+    if isinstance(data, str):
+        return data.encode(), PayloadKind.TEXT
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode(), PayloadKind.JSON
+
+
+def parse_event(body: dict[str, object]) -> str | None:
+    event = body.get("event")
+    if event is None:
+        return None
+    if (not isinstance(event, str) or not event or len(event) > MAX_EVENT_NAME
+            or not sse.valid_field(event)):
+        raise BadRequest(f"event must be a non-empty string of at most {MAX_EVENT_NAME} "
+                         "characters without line breaks")
+    return event
+
+
+async def publish_endpoint(ctx: ServerContext, request: Request,
+                           http: HttpConnection) -> Response:
+    check_api_key(ctx, request)
+    body = request.json()
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    channel = body.get("channel")
+    if not isinstance(channel, str):
+        raise BadRequest("channel must be a string")
+    data, kind = parse_payload(body)
+    event = parse_event(body)
+    position = await ctx.hub.publish(channel, data, kind, event=event)
+    return Response.json({"result": {"offset": position.offset, "epoch": position.epoch,
+                                     "cursor": encode_cursor({channel: position})}})

@@ -1,0 +1,62 @@
+"""What every endpoint shares: the hub, the server settings, the flusher and live connections."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from livehub.codes import DisconnectInfo
+from livehub.core.hub import Hub
+from livehub.server.outgoing import Flusher
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    insecure_api: bool = False
+    """Accept server API calls without a key (development only)."""
+    allowed_origins: Sequence[str] = ("*",)
+    """Origins allowed for CORS and WebSocket handshakes; ``*`` allows all."""
+    cors_credentials: bool = False
+    heartbeat_interval: float = 15.0
+    """Seconds between SSE/stream heartbeats and WebSocket pings (well under 60 s proxies)."""
+    pong_timeout: float = 30.0
+    sse_retry_ms: int = 2000
+    max_buffer: int = 1024 * 1024
+    """Unsent bytes a subscriber may hold before it is disconnected as slow (3008)."""
+    max_channels: int = 64
+    """Channels one stream may subscribe to."""
+    poll_timeout: float = 25.0
+    max_poll_timeout: float = 120.0
+    ws_max_message: int = 1024 * 1024
+    ws_deflate: bool = True
+    max_body: int = 1024 * 1024
+    echo: bool = True
+    clock: bool = True
+    clock_channel: str = "clock"
+
+
+class LongLived(Protocol):
+    """A long-lived connection the server keeps track of (heartbeats, drain)."""
+
+    def heartbeat(self, now: float) -> None: ...
+
+    def close(self, info: DisconnectInfo) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class ServerContext:
+    hub: Hub
+    settings: ServerSettings
+    flusher: Flusher
+    connections: dict[LongLived, None] = field(default_factory=dict)
+    started: float = 0.0
+
+    @classmethod
+    def create(cls, hub: Hub, settings: ServerSettings) -> ServerContext:
+        loop = asyncio.get_running_loop()
+        return cls(hub, settings, Flusher(loop), started=loop.time())

@@ -1,0 +1,150 @@
+"""SSE (``GET /events``) and HTTP streaming (``GET /stream``) endpoints and their connections.
+
+Both take over the socket after validating the request, write the response head, and hand a
+write-only ``Outgoing`` connection to the hub.  Resume position comes from ``Last-Event-ID``
+(what ``EventSource`` sends on reconnection), ``?last_event_id=`` or ``?cursor=``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+
+from livehub.codes import Disconnect, DisconnectInfo
+from livehub.core.hub import Subscription, Variant
+from livehub.errors import BadRequest, LivehubError
+from livehub.server.context import ServerContext
+from livehub.server.http import HttpConnection, Request, head_bytes
+from livehub.server.outgoing import Outgoing
+from livehub.server.variants import chunk, json_line, json_variant, sse_variant
+from livehub.wire import sse
+from livehub.wire.cursor import StreamPosition, decode_cursor
+
+log = logging.getLogger(__name__)
+
+MAX_IGNORED_INPUT = 64 * 1024
+
+
+def stream_channels(ctx: ServerContext, request: Request) -> list[str]:
+    """The ``channel`` parameters of a request, validated (400/404 on bad ones)."""
+    channels = list(dict.fromkeys(request.args("channel")))
+    if not channels:
+        raise BadRequest("at least one channel parameter is required")
+    if len(channels) > ctx.settings.max_channels:
+        raise BadRequest(f"at most {ctx.settings.max_channels} channels per stream")
+    for name in channels:
+        ctx.hub.namespaces.options(name)
+    return channels
+
+
+def stream_since(request: Request, channels: list[str],
+                 *names: str) -> dict[str, StreamPosition] | None:
+    """The resume position of a request (first of ``Last-Event-ID`` and query ``names``)."""
+    text = request.headers.get("last-event-id")
+    for name in names:
+        if text:
+            break
+        text = request.arg(name)
+    if not text:
+        return None
+    return decode_cursor(text, channels)
+
+
+class StreamConnection(Outgoing, asyncio.Protocol):
+    """A taken-over HTTP connection that only sends: SSE or newline-delimited JSON."""
+
+    __slots__ = ("_ctx", "_goodbye", "_heartbeat_bytes", "_ignored", "subscription")
+
+    def __init__(self, ctx: ServerContext, transport: asyncio.Transport, *,
+                 heartbeat: bytes, goodbye: Callable[[DisconnectInfo], bytes]) -> None:
+        super().__init__(transport, ctx.flusher, ctx.settings.max_buffer)
+        self._ctx = ctx
+        self._heartbeat_bytes = heartbeat
+        self._goodbye = goodbye
+        self._ignored = 0
+        self.subscription: Subscription | None = None
+        ctx.connections[self] = None
+
+    def data_received(self, data: bytes) -> None:
+        self._ignored += len(data)
+        if self._ignored > MAX_IGNORED_INPUT:
+            self.close(Disconnect.BAD_REQUEST)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._drop()
+
+    def heartbeat(self, now: float) -> None:
+        self.write(self._heartbeat_bytes)
+
+    def close(self, info: DisconnectInfo) -> None:
+        if self.closed:
+            return
+        self.flush()
+        self.closed = True
+        if not self.transport.is_closing():
+            self.transport.write(self._goodbye(info))
+            self.transport.close()
+        self._drop()
+
+    def _drop(self) -> None:
+        self.closed = True
+        self._ctx.connections.pop(self, None)
+        if self.subscription is not None:
+            self._ctx.hub.unsubscribe(self.subscription)
+
+
+def _sse_goodbye(info: DisconnectInfo) -> bytes:
+    body = json.dumps({"code": info.code, "reason": info.reason,
+                       "reconnect": info.reconnect}).encode()
+    return sse.event_block(sse.data_lines(body), event="disconnect")
+
+
+def _stream_goodbye(info: DisconnectInfo) -> bytes:
+    line = json_line({"type": "disconnect", "code": info.code, "reason": info.reason,
+                      "reconnect": info.reconnect})
+    return chunk(line) + b"0\r\n\r\n"
+
+
+async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
+                 content_type: str, chunked: bool, preamble: bytes, heartbeat: bytes,
+                 goodbye: Callable[[DisconnectInfo], bytes], variant: Variant,
+                 channels: list[str], since: dict[str, StreamPosition] | None) -> None:
+    headers = [("content-type", content_type), ("cache-control", "no-cache, no-transform"),
+               ("x-accel-buffering", "no")]
+    headers.extend(http.extra_headers(request))
+    headers.append(("transfer-encoding", "chunked") if chunked else ("connection", "close"))
+    conn = StreamConnection(ctx, http.transport, heartbeat=heartbeat,  # type: ignore[arg-type]
+                            goodbye=goodbye)
+    http.take_over(conn)
+    conn.write(head_bytes(200, headers) + preamble)
+    try:
+        conn.subscription = await ctx.hub.subscribe(conn, variant, channels, since=since)
+    except LivehubError as exc:
+        log.warning("stream subscribe failed: %s", exc.message)
+        conn.close(Disconnect.SERVER_ERROR)
+        return
+    if conn.closed:
+        ctx.hub.unsubscribe(conn.subscription)
+
+
+async def sse_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
+    """``GET /events?channel=a&channel=b`` — Server-Sent Events (WHATWG HTML §9.2)."""
+    channels = stream_channels(ctx, request)
+    since = stream_since(request, channels, "last_event_id", "cursor")
+    await _start(ctx, request, http, content_type="text/event-stream; charset=utf-8",
+                 chunked=False, preamble=sse.retry(ctx.settings.sse_retry_ms),
+                 heartbeat=sse.comment("heartbeat"), goodbye=_sse_goodbye,
+                 variant=sse_variant(channels), channels=channels, since=since)
+
+
+async def stream_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
+    """``GET /stream?channel=a`` — HTTP streaming, chunked, one JSON object per line."""
+    channels = stream_channels(ctx, request)
+    since = stream_since(request, channels, "cursor", "since")
+    await _start(ctx, request, http, content_type="application/x-ndjson",
+                 chunked=True, preamble=b"",
+                 heartbeat=chunk(json_line({"type": "ping"})), goodbye=_stream_goodbye,
+                 variant=json_variant(channels, chunk, "chunk"), channels=channels,
+                 since=since)
