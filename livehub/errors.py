@@ -28,8 +28,8 @@ class LivehubError(Exception):
     """Base of every error livehub raises on purpose."""
 
     http_status: int = 500
-    close_code: int = CloseCode.INTERNAL_ERROR
-    error_code: int = ErrorCode.INTERNAL
+    close_code: int = int(CloseCode.INTERNAL_ERROR)
+    error_code: int = int(ErrorCode.INTERNAL)
 
     def __init__(self, message: str, *, http_status: int | None = None,
                  close_code: int | None = None, error_code: int | None = None) -> None:

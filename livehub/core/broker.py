@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from livehub.core.channels import ChannelOptions
 from livehub.wire.cursor import StreamPosition
@@ -97,3 +97,16 @@ class Broker(Protocol):
 
     async def remove_history(self, channel: str) -> None:
         """Drop the retained publications of ``channel`` (positions continue)."""
+
+
+@runtime_checkable
+class ImmediatePublisher(Protocol):
+    """Optional extra of brokers that can publish without suspending (in-process brokers).
+
+    Lets a message received from a client be published and fanned out inside the same
+    ``data_received`` call, with no task per message.  Same guarantees as ``Broker.publish``.
+    """
+
+    def publish_now(self, channel: str, data: bytes, kind: PayloadKind, *,
+                    options: ChannelOptions, event: str | None = None) -> StreamPosition:
+        """Publish synchronously."""

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from livehub.codes import DisconnectInfo
-from livehub.core.broker import Broker, HistoryResult, Publication
-from livehub.core.channels import Namespaces
+from livehub.core.broker import Broker, HistoryResult, ImmediatePublisher, Publication
+from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
 
@@ -100,6 +100,8 @@ class Hub:
         self._release_delay = release_delay
         self.deliveries = 0
         self.publications = 0
+        self._publish_now = broker.publish_now if isinstance(broker, ImmediatePublisher) else None
+        self._tasks: set[asyncio.Task[StreamPosition]] = set()
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -108,6 +110,26 @@ class Hub:
         """Publish through the broker with the channel's options (raises for bad channels)."""
         options = self.namespaces.options(channel)
         return await self.broker.publish(channel, data, kind, options=options, event=event)
+
+    def publish_nowait(self, channel: str, data: bytes, kind: PayloadKind, *,
+                       options: ChannelOptions, event: str | None = None) -> None:
+        """Publish without awaiting (messages from clients, in the order received).
+
+        With an ``ImmediatePublisher`` broker this completes before returning; otherwise a
+        task carries it and a failure is logged.
+        """
+        if self._publish_now is not None:
+            self._publish_now(channel, data, kind, options=options, event=event)
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.broker.publish(channel, data, kind, options=options, event=event))
+        self._tasks.add(task)
+        task.add_done_callback(self._publish_done)
+
+    def _publish_done(self, task: asyncio.Task[StreamPosition]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("client publication failed", exc_info=task.exception())
 
     def on_publication(self, pub: Publication) -> None:
         """Fan a publication out to local subscribers (``BrokerHandler``)."""

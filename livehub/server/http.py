@@ -69,7 +69,9 @@ class Response:
 def error_response(exc: LivehubError) -> Response:
     resp = Response.json({"error": {"code": exc.error_code, "message": exc.message}},
                          exc.http_status)
-    resp.headers.extend(getattr(exc, "headers", ()))
+    for name, value in getattr(exc, "headers", ()):
+        resp.headers.append((name.decode("latin-1") if isinstance(name, bytes) else name,
+                             value.decode("latin-1") if isinstance(value, bytes) else value))
     return resp
 
 
@@ -114,13 +116,14 @@ class HttpConnection(asyncio.Protocol):
         self._closing = False
         self._taken_over = False
         self._timer: asyncio.TimerHandle | None = None
+        self._fail: tuple[int, str] | None = None
+        self._upgrade_tail = b""
         self._reset_message()
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         self._arm_timer(self._limits.head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -152,7 +155,7 @@ class HttpConnection(asyncio.Protocol):
         self._head_size = 0
         self._body: list[bytes] = []
         self._body_size = 0
-        self._fail: tuple[int, str] | None = None
+        self._fail = None
         self._upgrade_tail = b""
 
     def on_message_begin(self) -> None:

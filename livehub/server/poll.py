@@ -10,6 +10,7 @@ The wait reuses the hub's resume merge, so nothing published between two polls i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 
@@ -77,10 +78,8 @@ async def poll_endpoint(ctx: ServerContext, request: Request,
                               since=since)
     try:
         if not _has_news(collector.lines) and timeout > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(waiter), timeout)
-            except TimeoutError:
-                pass
     finally:
         hub.unsubscribe(sub)
     messages: list[object] = []

@@ -96,7 +96,7 @@ class JsonLineVariant:
 class RawWsVariant:
     """The payload alone as one WebSocket message (text or binary as published)."""
 
-    __slots__ = ("__weakref__", "frame_text", "frame_binary")
+    __slots__ = ("__weakref__", "frame_binary", "frame_text")
 
     def __init__(self, frame_text: Callable[[bytes], bytes],
                  frame_binary: Callable[[bytes], bytes]) -> None:

@@ -26,7 +26,8 @@ def data_lines(data: bytes) -> bytes:
     return b"".join(b"data: " + line + b"\n" for line in _NEWLINES.split(data))
 
 
-def event_block(data_part: bytes, *, event: str | None = None, event_id: str | None = None) -> bytes:
+def event_block(data_part: bytes, *, event: str | None = None,
+                event_id: str | None = None) -> bytes:
     """A whole event: optional ``id:`` and ``event:`` then pre-built ``data_part`` and a blank line.
 
     ``data_part`` is the output of :func:`data_lines`; build it once per publication and reuse

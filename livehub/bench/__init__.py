@@ -1,0 +1,1 @@
+"""The load lab (see livehub.bench.cli)."""

@@ -1,0 +1,197 @@
+"""Settings from defaults, a TOML file, ``LIVEHUB_*`` environment variables and flags.
+
+Precedence, lowest first: built-in defaults < TOML file (``--config`` / ``LIVEHUB_CONFIG``) <
+environment < command-line flags.  Every server setting ``name`` has the environment variable
+``LIVEHUB_<NAME>`` and the flag ``--<name>`` (booleans: ``--name`` / ``--no-name``; lists:
+comma-separated).  The default channel options use ``LIVEHUB_<OPTION>`` and ``--<option>`` too
+(``history_size``, ``history_ttl``, ``client_publish``...); namespaces live in the TOML file::
+
+    [server]
+    port = 8000
+    api_key = "secret"
+    allowed_origins = ["https://example.com"]
+
+    [channels]            # channels without a namespace
+    history_size = 100
+
+    [namespaces.chat]     # chat:room1, chat:room2...
+    client_publish = true
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.errors import ConfigError
+from livehub.server.context import ServerSettings
+
+ENV_PREFIX = "LIVEHUB_"
+DEFAULT_NAMESPACES: dict[str, ChannelOptions] = {
+    "chat": ChannelOptions(client_publish=True, history_size=200, history_ttl=3600),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    namespaces: Namespaces = field(default_factory=Namespaces)
+    log_level: str = "INFO"
+    api_key_generated: bool = False
+
+
+_SERVER_FIELDS = {f.name: f for f in dataclasses.fields(ServerSettings)}
+_CHANNEL_FIELDS = {f.name: f for f in dataclasses.fields(ChannelOptions)}
+
+
+def _field_kind(f: dataclasses.Field[Any]) -> str:
+    text = str(f.type)
+    if text.startswith("bool"):
+        return "bool"
+    if text.startswith("int"):
+        return "int"
+    if text.startswith("float"):
+        return "float"
+    if text.startswith("Sequence"):
+        return "list"
+    return "str"
+
+
+def _convert(kind: str, value: object, where: str) -> object:
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"not a boolean: {value!r}")
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError("not an integer")
+            return int(str(value))
+        if kind == "float":
+            return float(str(value))
+        if kind == "list":
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, list):
+                return tuple(str(v) for v in value)
+            raise ValueError(f"not a list: {value!r}")
+        return None if value is None else str(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _apply(target: dict[str, object], fields: Mapping[str, dataclasses.Field[Any]],
+           values: Mapping[str, object], where: str) -> None:
+    for key, value in values.items():
+        f = fields.get(key)
+        if f is None:
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+        target[key] = _convert(_field_kind(f), value, f"{where}.{key}")
+
+
+def _table(data: Mapping[str, object], name: str) -> dict[str, object]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags for every setting (all default to None: unset)."""
+    parser.add_argument("--config", help="TOML config file (env LIVEHUB_CONFIG)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (env LIVEHUB_LOG_LEVEL)")
+    for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS):
+        for name, f in fields.items():
+            flag = "--" + name.replace("_", "-")
+            kind = _field_kind(f)
+            help_text = f"env {ENV_PREFIX}{name.upper()}"
+            if kind == "bool":
+                parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                    help=help_text)
+            else:
+                parser.add_argument(flag, default=None, help=help_text)
+
+
+def load(args: argparse.Namespace | None = None,
+         environ: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration; raise ``ConfigError`` with what is wrong and where."""
+    env = os.environ if environ is None else environ
+    flags = vars(args) if args is not None else {}
+    path = flags.get("config") or env.get(ENV_PREFIX + "CONFIG")
+    data: dict[str, object] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        unknown = set(data) - {"server", "channels", "namespaces", "log"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown sections {sorted(unknown)}")
+    server: dict[str, object] = {}
+    channels: dict[str, object] = {}
+    _apply(server, _SERVER_FIELDS, _table(data, "server"), "[server]")
+    _apply(channels, _CHANNEL_FIELDS, _table(data, "channels"), "[channels]")
+    for name, fields, target in (("server", _SERVER_FIELDS, server),
+                                 ("channels", _CHANNEL_FIELDS, channels)):
+        from_env = {k: env[ENV_PREFIX + k.upper()] for k in fields
+                    if ENV_PREFIX + k.upper() in env}
+        _apply(target, fields, from_env, "environment")
+        from_flags = {k: flags[k] for k in fields if flags.get(k) is not None}
+        _apply(target, fields, from_flags, "flags")
+        del name
+    namespaces: dict[str, ChannelOptions] = (
+        dict(DEFAULT_NAMESPACES) if "namespaces" not in data else {})
+    for ns, values in _table(data, "namespaces").items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"[namespaces.{ns}] must be a table")
+        opts: dict[str, object] = {}
+        _apply(opts, _CHANNEL_FIELDS, values, f"[namespaces.{ns}]")
+        namespaces[ns] = _options(opts, f"[namespaces.{ns}]")
+    log_level = str(flags.get("log_level") or env.get(ENV_PREFIX + "LOG_LEVEL")
+                    or _table(data, "log").get("level", "INFO")).upper()
+    generated = False
+    if not server.get("api_key") and not server.get("insecure_api"):
+        server["api_key"] = os.urandom(16).hex()
+        generated = True
+    try:
+        settings = ServerSettings(**server)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ConfigError(f"server settings: {exc}") from None
+    if not 0 <= settings.port <= 65535:
+        raise ConfigError(f"port must be 0-65535, not {settings.port}")
+    return Config(settings, Namespaces(_options(channels, "[channels]"), namespaces),
+                  log_level, generated)
+
+
+def _options(values: Mapping[str, object], where: str) -> ChannelOptions:
+    try:
+        return ChannelOptions(**values)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def describe(config: Config) -> Sequence[str]:
+    """Human lines about the effective configuration (for the start-up log)."""
+    s = config.server
+    lines = [f"listening on http://{s.host}:{s.port}/",
+             f"namespaces: {', '.join(sorted(config.namespaces.namespaces)) or '(none)'}"]
+    if s.insecure_api:
+        lines.append("WARNING: insecure_api is on: the server API accepts calls without a key")
+    elif config.api_key_generated:
+        lines.append(f"server API key for this run (set LIVEHUB_API_KEY to choose one): "
+                     f"{s.api_key}")
+    return lines

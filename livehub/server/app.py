@@ -1,0 +1,186 @@
+"""The HTTP application: routes, CORS, heartbeats, the built-in examples, start and drain.
+
+This is the only module of ``livehub.server`` that knows every endpoint; it adapts requests to
+the endpoint functions and owns the listening socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+from livehub.codes import Disconnect
+from livehub.core.hub import Hub
+from livehub.errors import BadRequest, LivehubError
+from livehub.server import pages
+from livehub.server.api import publish_endpoint
+from livehub.server.context import ServerContext, ServerSettings
+from livehub.server.http import Handler, HttpConnection, HttpLimits, Request, Response
+from livehub.server.poll import poll_endpoint
+from livehub.server.streams import sse_endpoint, stream_endpoint
+from livehub.server.ws import channel_endpoint, echo_endpoint
+from livehub.wire.payload import PayloadKind
+
+log = logging.getLogger(__name__)
+
+Endpoint = Callable[[ServerContext, Request, HttpConnection], Awaitable[Response | None]]
+
+
+class _NotFound(LivehubError):
+    http_status = 404
+
+
+class _MethodNotAllowed(LivehubError):
+    http_status = 405
+
+
+@dataclass(eq=False)
+class App:
+    """Routes requests to endpoints and runs the periodic work of the server."""
+
+    ctx: ServerContext
+    routes: dict[str, tuple[frozenset[str], Endpoint]] = field(default_factory=dict)
+    _server: asyncio.AbstractServer | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, hub: Hub, settings: ServerSettings) -> App:
+        app = cls(ServerContext.create(hub, settings))
+        get = frozenset({"GET", "HEAD"})
+        app.route("/events", get, sse_endpoint)
+        app.route("/stream", get, stream_endpoint)
+        app.route("/poll", get, poll_endpoint)
+        app.route("/ws", get, channel_endpoint)
+        app.route("/api/publish", frozenset({"POST"}), publish_endpoint)
+        app.route("/health", get, health_endpoint)
+        if settings.echo:
+            app.route("/echo", get, echo_endpoint)
+        for path in pages.PAGES:
+            app.route(path, get, pages.page_endpoint)
+        return app
+
+    def route(self, path: str, methods: frozenset[str], endpoint: Endpoint) -> None:
+        self.routes[path] = (methods, endpoint)
+
+    def find(self, request: Request) -> Handler:
+        if request.method == "OPTIONS":
+            return self._preflight
+        found = self.routes.get(request.path)
+        if found is None:
+            raise _NotFound(f"no such endpoint: {request.path}")
+        methods, endpoint = found
+        if request.method not in methods:
+            exc = _MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+            exc.headers = [("allow", ", ".join(sorted(methods)))]  # type: ignore[attr-defined]
+            raise exc
+        return partial(endpoint, self.ctx)
+
+    # -- CORS ----------------------------------------------------------------------------------
+
+    def origin_allowed(self, origin: str) -> bool:
+        allowed = self.ctx.settings.allowed_origins
+        return "*" in allowed or origin in allowed
+
+    def cors_headers(self, request: Request) -> list[tuple[str, str]]:
+        origin = request.headers.get("origin")
+        if origin is None or not self.origin_allowed(origin):
+            return []
+        headers = [("access-control-allow-origin", origin), ("vary", "Origin")]
+        if self.ctx.settings.cors_credentials:
+            headers.append(("access-control-allow-credentials", "true"))
+        return headers
+
+    async def _preflight(self, request: Request, http: HttpConnection) -> Response:
+        if request.path not in self.routes:
+            raise _NotFound(f"no such endpoint: {request.path}")
+        response = Response(204, content_type="text/plain")
+        if request.headers.get("origin") and self.cors_headers(request):
+            response.headers += [
+                ("access-control-allow-methods", "GET, POST, OPTIONS"),
+                ("access-control-allow-headers",
+                 "Content-Type, X-API-Key, Authorization, Last-Event-ID"),
+                ("access-control-max-age", "600")]
+        return response
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, sock: socket.socket | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        settings = self.ctx.settings
+        await self.ctx.hub.broker.start(self.ctx.hub)
+        limits = HttpLimits(max_body=settings.max_body)
+
+        def factory() -> HttpConnection:
+            return HttpConnection(self.find, limits=limits, extra_headers=self.cors_headers)
+
+        if sock is not None:
+            self._server = await loop.create_server(factory, sock=sock, backlog=4096)
+        else:
+            self._server = await loop.create_server(factory, settings.host, settings.port,
+                                                    backlog=4096, reuse_address=True)
+        self._tasks.append(loop.create_task(self._heartbeats()))
+        if settings.clock:
+            self._tasks.append(loop.create_task(self._clock()))
+
+    @property
+    def port(self) -> int:
+        sockets = getattr(self._server, "sockets", None)
+        assert sockets, "server not started"
+        port: int = sockets[0].getsockname()[1]
+        return port
+
+    async def stop(self, drain: float = 2.0) -> None:
+        """Stop accepting, tell every connection we are going away, close the broker."""
+        if self._server is not None:
+            self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for conn in list(self.ctx.connections):
+            conn.close(Disconnect.SHUTDOWN)
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), drain)
+        await self.ctx.hub.broker.close()
+
+    async def _heartbeats(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.ctx.settings.heartbeat_interval
+        while True:
+            await asyncio.sleep(interval)
+            now = loop.time()
+            for conn in list(self.ctx.connections):
+                conn.heartbeat(now)
+
+    async def _clock(self) -> None:
+        """The built-in ``clock`` channel: the ISO time, once a second."""
+        hub = self.ctx.hub
+        channel = self.ctx.settings.clock_channel
+        loop = asyncio.get_running_loop()
+        while True:
+            now = datetime.datetime.now(datetime.UTC)
+            try:
+                await hub.publish(channel, now.isoformat(timespec="seconds").encode(),
+                                  PayloadKind.TEXT)
+            except LivehubError as exc:
+                log.warning("clock publish failed: %s", exc.message)
+            delay = 1.0 - (loop.time() % 1.0)
+            await asyncio.sleep(delay if delay > 0.05 else 1.0)
+
+
+async def health_endpoint(ctx: ServerContext, request: Request,
+                          http: HttpConnection) -> Response:
+    if request.arg("verbose") not in (None, "0", "1"):
+        raise BadRequest("verbose must be 0 or 1")
+    return Response.json({"status": "ok", "connections": len(ctx.connections),
+                          "channels": ctx.hub.channel_count(),
+                          "publications": ctx.hub.publications,
+                          "deliveries": ctx.hub.deliveries})

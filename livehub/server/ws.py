@@ -1,0 +1,275 @@
+"""WebSocket endpoints: ``/echo`` (the textbook echo) and ``/ws?channel=...`` (a raw channel).
+
+After the opening handshake (RFC 6455 §4.2) the socket is taken over by a ``WebSocketConnection``
+that owns reading, buffering and closing; the hub only ever hands it encoded frames.
+
+Closing (RFC 6455 §7): a peer's Close is answered with a Close echoing its code, then the TCP
+connection is closed by us (§7.1.1).  When we close (shutdown, slow consumer, policy) we send a
+Close with the code from ``livehub.codes`` and abort the socket if the peer has not finished
+the handshake within ``CLOSE_TIMEOUT``.  A protocol violation fails the connection (§7.1.7)
+with the parser's code (1002, 1007, 1009).  Keepalive: a ping goes out on every heartbeat tick
+without incoming traffic; a peer silent for three ticks is closed with 3012 (no pong).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from functools import cache, partial
+
+from livehub.codes import CloseCode, Disconnect, DisconnectInfo
+from livehub.core.channels import ChannelOptions
+from livehub.core.hub import Subscription, Variant
+from livehub.errors import BadRequest, LivehubError
+from livehub.server.context import ServerContext
+from livehub.server.http import HttpConnection, Request
+from livehub.server.outgoing import Outgoing
+from livehub.server.variants import json_variant, raw_ws_variant
+from livehub.wire import deflate as pmd
+from livehub.wire.cursor import decode_cursor
+from livehub.wire.handshake import Handshake, check_request, response_bytes
+from livehub.wire.payload import PayloadKind
+from livehub.wire.websocket import (
+    BinaryMessage,
+    CloseReceived,
+    FrameParser,
+    Opcode,
+    Ping,
+    TextMessage,
+    encode_close,
+    encode_frame,
+    encode_ping,
+    encode_pong,
+)
+
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT = 3.0
+_PING = encode_ping()
+
+
+class WebSocketConnection(Outgoing, asyncio.Protocol):
+    """A WebSocket after its handshake.  Subclasses say what a message means."""
+
+    __slots__ = ("_closer", "_ctx", "_deflate", "_parser", "_quiet_ticks", "frame_binary",
+                 "frame_text")
+
+    def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
+                 handshake: Handshake) -> None:
+        super().__init__(transport, ctx.flusher, ctx.settings.max_buffer)
+        self._ctx = ctx
+        self._deflate = pmd.Deflater(handshake.deflate) if handshake.deflate else None
+        self._parser = FrameParser(max_message_size=ctx.settings.ws_max_message,
+                                   deflate=self._deflate)
+        self._quiet_ticks = 0
+        self._closer: asyncio.TimerHandle | None = None
+        bits = None if handshake.deflate is None else handshake.deflate.variant_key
+        self.frame_text, self.frame_binary = framers(bits)
+        ctx.connections[self] = None
+
+    def start(self, handshake: Handshake, tail: bytes) -> None:
+        self.transport.write(response_bytes(handshake))
+        if tail:
+            self.data_received(tail)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._quiet_ticks = 0
+        try:
+            events = self._parser.feed(data)
+        except LivehubError as exc:
+            self._fail(exc.close_code, exc.message)
+            return
+        for event in events:
+            if self.closed:
+                return
+            if isinstance(event, TextMessage):
+                self.on_text(event.data)
+            elif isinstance(event, BinaryMessage):
+                self.on_binary(event.data)
+            elif isinstance(event, Ping):
+                self.write(encode_pong(event.data))
+            elif isinstance(event, CloseReceived):
+                self._on_close_frame(event)
+
+    def on_text(self, text: str) -> None:
+        raise NotImplementedError
+
+    def on_binary(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._closer is not None:
+            self._closer.cancel()
+            self._closer = None
+        self._ctx.connections.pop(self, None)
+        self.on_closed()
+
+    def on_closed(self) -> None:
+        """Release what the connection holds (subscriptions)."""
+
+    # -- keepalive and closing ---------------------------------------------------------------------
+
+    def heartbeat(self, now: float) -> None:
+        self._quiet_ticks += 1
+        if self._quiet_ticks >= 3:
+            self.close(Disconnect.NO_PONG)
+        elif self._quiet_ticks >= 1:
+            self.write(_PING)
+
+    def _on_close_frame(self, event: CloseReceived) -> None:
+        if self.closed:  # we started the closing handshake; this is the answer
+            self.transport.close()
+            return
+        code = CloseCode.NORMAL if event.code == CloseCode.NO_STATUS else event.code
+        self.flush()
+        self.closed = True
+        self.transport.write(encode_close(code))
+        self.transport.close()
+
+    def close(self, info: DisconnectInfo) -> None:
+        """Start the closing handshake with a documented code (server-initiated)."""
+        self._send_close(info.code, info.reason)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): Close frame, then close the socket."""
+        log.info("websocket %s failed: %d %s", self.peer(), code, reason)
+        if self.closed:
+            return
+        self.closed = True
+        self._pending = None
+        if not self.transport.is_closing():
+            self.transport.write(encode_close(code, reason))
+            self.transport.close()
+
+    def _send_close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.flush()
+        self.closed = True
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(encode_close(code, reason))
+        self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
+
+
+@cache
+def framers(bits: int | None) -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]:
+    """Text and binary frame builders for connections with deflate window ``bits`` (or none).
+
+    With permessage-deflate, payloads of at least ``COMPRESS_THRESHOLD`` bytes are compressed
+    without context takeover, so one compressed frame serves every connection of ``bits``.
+    """
+    if bits is None:
+        return partial(encode_frame, Opcode.TEXT), partial(encode_frame, Opcode.BINARY)
+
+    def text(payload: bytes) -> bytes:
+        if len(payload) >= pmd.COMPRESS_THRESHOLD:
+            return encode_frame(Opcode.TEXT, pmd.compress_shared(payload, bits), rsv1=True)
+        return encode_frame(Opcode.TEXT, payload)
+
+    def binary(payload: bytes) -> bytes:
+        if len(payload) >= pmd.COMPRESS_THRESHOLD:
+            return encode_frame(Opcode.BINARY, pmd.compress_shared(payload, bits), rsv1=True)
+        return encode_frame(Opcode.BINARY, payload)
+
+    return text, binary
+
+
+class EchoConnection(WebSocketConnection):
+    """``/echo``: answers each text message with ``Echo: <message>``, binary as is."""
+
+    __slots__ = ()
+
+    def on_text(self, text: str) -> None:
+        self.write(self.frame_text(("Echo: " + text).encode()))
+
+    def on_binary(self, data: bytes) -> None:
+        self.write(self.frame_binary(data))
+
+
+class ChannelConnection(WebSocketConnection):
+    """``/ws?channel=c``: every publication of ``c`` as one message; messages sent by the
+    client are published to ``c`` when its namespace allows client publishing."""
+
+    __slots__ = ("channel", "options", "subscription")
+
+    def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
+                 handshake: Handshake, channel: str, options: ChannelOptions) -> None:
+        super().__init__(ctx, transport, handshake)
+        self.channel = channel
+        self.options = options
+        self.subscription: Subscription | None = None
+
+    def on_text(self, text: str) -> None:
+        self._publish(text.encode(), PayloadKind.TEXT)
+
+    def on_binary(self, data: bytes) -> None:
+        self._publish(data, PayloadKind.BINARY)
+
+    def _publish(self, data: bytes, kind: PayloadKind) -> None:
+        if not self.options.client_publish:
+            self._send_close(CloseCode.POLICY_VIOLATION,
+                             f"publishing to {self.channel!r} is not allowed")
+            return
+        try:
+            self._ctx.hub.publish_nowait(self.channel, data, kind, options=self.options)
+        except LivehubError as exc:
+            self._send_close(exc.close_code, exc.message)
+
+    def on_closed(self) -> None:
+        if self.subscription is not None:
+            self._ctx.hub.unsubscribe(self.subscription)
+
+
+def _handshake(ctx: ServerContext, request: Request) -> Handshake:
+    origins = ctx.settings.allowed_origins
+    return check_request(request.method, request.headers,
+                         allowed_origins=None if "*" in origins else list(origins),
+                         deflate=ctx.settings.ws_deflate)
+
+
+async def echo_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
+    handshake = _handshake(ctx, request)
+    conn = EchoConnection(ctx, http.transport, handshake)  # type: ignore[arg-type]
+    _, tail = http.take_over(conn)
+    conn.start(handshake, tail)
+
+
+async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
+    channels = request.args("channel")
+    if len(channels) != 1:
+        raise BadRequest("exactly one channel parameter is required")
+    channel = channels[0]
+    options = ctx.hub.namespaces.options(channel)
+    fmt = request.arg("format", "raw")
+    if fmt not in ("raw", "json"):
+        raise BadRequest("format must be raw or json")
+    cursor = request.arg("since") or request.arg("cursor")
+    since = decode_cursor(cursor, [channel]) if cursor else None
+    handshake = _handshake(ctx, request)
+    conn = ChannelConnection(ctx, http.transport, handshake,  # type: ignore[arg-type]
+                             channel, options)
+    _, tail = http.take_over(conn)
+    conn.start(handshake, tail)
+    key = None if handshake.deflate is None else handshake.deflate.variant_key
+    variant: Variant
+    if fmt == "json":
+        variant = json_variant([channel], conn.frame_text, ("ws", key))
+    else:
+        variant = raw_ws_variant(key, conn.frame_text, conn.frame_binary)
+    try:
+        sub = await ctx.hub.subscribe(conn, variant, [channel], since=since)
+    except LivehubError as exc:
+        conn.close(DisconnectInfo(exc.close_code, exc.message))
+        return
+    conn.subscription = sub
+    if conn.closed:
+        ctx.hub.unsubscribe(sub)
+    elif sub.reset_channels and fmt == "raw":
+        conn.close(DisconnectInfo(Disconnect.INSUFFICIENT_STATE.code,
+                                  "cannot resume: history does not cover the gap"))
