@@ -1,0 +1,131 @@
+"""Shared fixtures: a real livehub server on 127.0.0.1 in a background thread (uvloop)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import socket
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import uvloop
+
+from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.hub import Hub
+from livehub.core.memory import MemoryBroker
+from livehub.server.app import App
+from livehub.server.context import ServerSettings
+
+T = TypeVar("T")
+API_KEY = "test-api-key"
+
+TEST_NAMESPACES = {
+    "chat": ChannelOptions(client_publish=True, history_size=100),
+    "small": ChannelOptions(history_size=3, client_publish=True),
+    "nohist": ChannelOptions(history_size=0),
+    "ro": ChannelOptions(client_publish=False),
+    "bench": ChannelOptions(client_publish=True, history_size=1000),
+}
+
+
+class LiveServer:
+    """A livehub ``App`` served from its own event loop thread."""
+
+    def __init__(self, settings: ServerSettings, namespaces: Namespaces) -> None:
+        self.settings = settings
+        self.namespaces = namespaces
+        self.loop = uvloop.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.app: App | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        self._thread.start()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+
+        async def boot() -> App:
+            hub = Hub(MemoryBroker(), self.namespaces, release_delay=0.05)
+            app = App.create(hub, self.settings)
+            await app.start(sock)
+            return app
+
+        self.app = self.call(boot())
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:
+        """Run a coroutine on the server's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call_soon(self, fn: Callable[[], T], timeout: float = 10) -> T:
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:
+                fut.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(run)
+        return fut.result(timeout)
+
+    def stop(self) -> None:
+        if self.app is not None:
+            self.call(self.app.stop(drain=0.5))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.loop.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def api_key(self) -> str:
+        return API_KEY
+
+    def publish(self, channel: str, data: object, event: str | None = None) -> dict[str, Any]:
+        """Publish through the real HTTP API."""
+        import httpx
+
+        body: dict[str, object] = {"channel": channel, "data": data}
+        if event is not None:
+            body["event"] = event
+        r = httpx.post(self.url + "/api/publish", json=body, headers={"X-API-Key": API_KEY})
+        r.raise_for_status()
+        result: dict[str, Any] = r.json()["result"]
+        return result
+
+
+ServerFactory = Callable[..., LiveServer]
+
+
+@pytest.fixture
+def make_server() -> Iterator[ServerFactory]:
+    servers: list[LiveServer] = []
+
+    def make(**overrides: Any) -> LiveServer:
+        namespaces = overrides.pop("namespaces", TEST_NAMESPACES)
+        default = overrides.pop("default_options", ChannelOptions())
+        params: dict[str, Any] = {"api_key": API_KEY, "clock": False, "port": 0}
+        params.update(overrides)
+        srv = LiveServer(ServerSettings(**params), Namespaces(default, namespaces))
+        srv.start()
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.fixture
+def server(make_server: ServerFactory) -> LiveServer:
+    return make_server()
