@@ -52,8 +52,8 @@ _PING = encode_ping()
 class WebSocketConnection(Outgoing, asyncio.Protocol):
     """A WebSocket after its handshake.  Subclasses say what a message means."""
 
-    __slots__ = ("_closer", "_ctx", "_deflate", "_parser", "_quiet_ticks", "frame_binary",
-                 "frame_text")
+    __slots__ = ("_closer", "_ctx", "_deflate", "_failed", "_parser", "_quiet_ticks",
+                 "frame_binary", "frame_text")
 
     def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
                  handshake: Handshake) -> None:
@@ -63,6 +63,7 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
         self._parser = FrameParser(max_message_size=ctx.settings.ws_max_message,
                                    deflate=self._deflate)
         self._quiet_ticks = 0
+        self._failed = False
         self._closer: asyncio.TimerHandle | None = None
         bits = None if handshake.deflate is None else handshake.deflate.variant_key
         self.frame_text, self.frame_binary = framers(bits)
@@ -76,6 +77,8 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
     # -- reading -------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self._failed:
+            return  # discard until the peer answers our Close or the timer closes
         self._quiet_ticks = 0
         try:
             events = self._parser.feed(data)
@@ -83,8 +86,8 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
             self._fail(exc.close_code, exc.message)
             return
         for event in events:
-            if self.closed:
-                return
+            if self.closed and not isinstance(event, CloseReceived):
+                continue  # after our Close only the peer's Close matters (§7.1.2)
             if isinstance(event, TextMessage):
                 self.on_text(event.data)
             elif isinstance(event, BinaryMessage):
@@ -137,13 +140,18 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 §7.1.7): Close frame, then close the socket."""
         log.info("websocket %s failed: %d %s", self.peer(), code, reason)
+        self._failed = True
         if self.closed:
             return
         self.closed = True
         self._pending = None
-        if not self.transport.is_closing():
-            self.transport.write(encode_close(code, reason))
-            self.transport.close()
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(encode_close(code, reason))
+            # Keep reading (and discarding) until the peer closes: closing a socket with
+            # unread input would reset the connection and lose our Close frame.
+            self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT,
+                                                                 transport.close)
 
     def _send_close(self, code: int, reason: str) -> None:
         if self.closed:

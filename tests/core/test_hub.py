@@ -1,0 +1,158 @@
+"""Hub fan-out and the resume merge, with a fake transport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+import pytest
+
+from livehub.codes import DisconnectInfo
+from livehub.core.broker import Publication
+from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.hub import Hub
+from livehub.core.memory import MemoryBroker
+from livehub.errors import BadChannel, UnknownNamespace
+from livehub.wire.cursor import StreamPosition
+from livehub.wire.payload import PayloadKind
+
+
+class Fake:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self, info: DisconnectInfo) -> None:
+        self.writes.append(b"CLOSED")
+
+
+class TagVariant:
+    """Encodes a publication as ``channel:offset:data``; counts how often it encodes."""
+
+    def __init__(self) -> None:
+        self.encodes = 0
+
+    def encode(self, pub: Publication, positions: Mapping[str, StreamPosition]) -> bytes:
+        self.encodes += 1
+        return f"{pub.channel}:{pub.position.offset}:".encode() + pub.data
+
+    def encode_reset(self, channels: Sequence[str],
+                     positions: Mapping[str, StreamPosition]) -> bytes:
+        return b"RESET " + ",".join(channels).encode()
+
+    def encode_checkpoint(self, positions: Mapping[str, StreamPosition]) -> bytes:
+        return b"AT " + ",".join(f"{c}={p.offset}" for c, p in sorted(positions.items())).encode()
+
+
+NS = Namespaces(ChannelOptions(history_size=5), {"x": ChannelOptions()})
+
+
+@pytest.fixture
+async def hub() -> Hub:
+    h = Hub(MemoryBroker(), NS, release_delay=0.01)
+    await h.broker.start(h)
+    return h
+
+
+async def test_encoded_once_per_variant_and_shared(hub: Hub) -> None:
+    variant = TagVariant()
+    fakes = [Fake() for _ in range(50)]
+    for f in fakes:
+        await hub.subscribe(f, variant, ["a"])
+    before = variant.encodes
+    await hub.publish("a", b"hi", PayloadKind.TEXT)
+    assert variant.encodes - before == 1
+    last = [f.writes[-1] for f in fakes]
+    assert all(w is last[0] for w in last)  # the very same bytes object
+    assert last[0] == b"a:1:hi"
+
+
+async def test_resume_replays_missed_then_live_without_duplicates(hub: Hub) -> None:
+    v = TagVariant()
+    for i in range(3):
+        await hub.publish("a", str(i).encode(), PayloadKind.TEXT)
+    top = hub_pos = (await hub.broker.history("a", options=NS.default, limit=0)).top
+    since = {"a": StreamPosition(top.epoch, 1)}
+    f = Fake()
+    sub = await hub.subscribe(f, v, ["a"], since=since)
+    await hub.publish("a", b"live", PayloadKind.TEXT)
+    assert f.writes == [b"a:2:1", b"a:3:2", b"AT a=3", b"a:4:live"]
+    assert sub.live and hub_pos.offset == 3
+
+
+async def test_live_publications_during_history_read_are_merged(hub: Hub) -> None:
+    """Publications arriving while history is read are buffered, deduplicated, merged."""
+    v = TagVariant()
+    await hub.publish("a", b"0", PayloadKind.TEXT)
+    epoch = (await hub.broker.history("a", options=NS.default, limit=0)).top.epoch
+    broker = hub.broker
+    real_history = broker.history
+
+    async def slow_history(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        # a publication lands after the subscription is registered, before history returns
+        await hub.publish("a", b"during", PayloadKind.TEXT)
+        return await real_history(*args, **kwargs)  # type: ignore[arg-type]
+
+    broker.history = slow_history  # type: ignore[method-assign]
+    f = Fake()
+    await hub.subscribe(f, v, ["a"], since={"a": StreamPosition(epoch, 0)})
+    broker.history = real_history  # type: ignore[method-assign]
+    await hub.publish("a", b"after", PayloadKind.TEXT)
+    assert f.writes == [b"a:1:0", b"a:2:during", b"AT a=2", b"a:3:after"]
+
+
+async def test_reset_when_history_cannot_cover(hub: Hub) -> None:
+    v = TagVariant()
+    for i in range(10):
+        await hub.publish("a", str(i).encode(), PayloadKind.TEXT)
+    epoch = (await hub.broker.history("a", options=NS.default, limit=0)).top.epoch
+    f = Fake()
+    sub = await hub.subscribe(f, v, ["a"], since={"a": StreamPosition(epoch, 1)})
+    assert sub.reset_channels == ("a",)
+    assert f.writes == [b"RESET a", b"AT a=10"]
+    f2 = Fake()
+    await hub.subscribe(f2, v, ["a"], since={"a": StreamPosition("otherepoch", 10)})
+    assert f2.writes[0] == b"RESET a"
+
+
+async def test_multi_channel_resume(hub: Hub) -> None:
+    v = TagVariant()
+    pa = await hub.publish("a", b"a1", PayloadKind.TEXT)
+    pb = await hub.publish("b", b"b1", PayloadKind.TEXT)
+    await hub.publish("b", b"b2", PayloadKind.TEXT)
+    await hub.publish("a", b"a2", PayloadKind.TEXT)
+    f = Fake()
+    since = {"a": pa, "b": StreamPosition(pb.epoch, 0)}
+    await hub.subscribe(f, v, ["a", "b"], since=since)
+    assert f.writes == [b"b:1:b1", b"b:2:b2", b"a:2:a2", b"AT a=2,b=2"]
+
+
+async def test_unsubscribe_stops_delivery_and_releases(hub: Hub) -> None:
+    v = TagVariant()
+    f = Fake()
+    sub = await hub.subscribe(f, v, ["a"])
+    assert hub.subscriber_count("a") == 1
+    hub.unsubscribe(sub)
+    hub.unsubscribe(sub)  # idempotent
+    await hub.publish("a", b"x", PayloadKind.TEXT)
+    assert b"a:1:x" not in f.writes
+    await asyncio.sleep(0.05)
+    assert hub.channel_count() == 0
+
+
+async def test_bad_channels_are_refused_before_registration(hub: Hub) -> None:
+    with pytest.raises(BadChannel):
+        await hub.subscribe(Fake(), TagVariant(), ["bad name"])
+    with pytest.raises(UnknownNamespace):
+        await hub.subscribe(Fake(), TagVariant(), ["nope:1"])
+    assert hub.channel_count() == 0
+
+
+async def test_publish_nowait_uses_the_same_path(hub: Hub) -> None:
+    v = TagVariant()
+    f = Fake()
+    await hub.subscribe(f, v, ["x:1"])
+    hub.publish_nowait("x:1", b"p", PayloadKind.TEXT, options=NS.options("x:1"))
+    assert f.writes[-1] == b"x:1:1:p"
