@@ -66,7 +66,7 @@ class LiveServer:
         def run() -> None:
             try:
                 fut.set_result(fn())
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 fut.set_exception(exc)
 
         self.loop.call_soon_threadsafe(run)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from livehub.core.channels import ChannelOptions
+from livehub.core.presence import ClientInfo
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
 
@@ -31,6 +32,8 @@ class Publication:
     event: str | None = None
     time: float = 0.0
     """Wall-clock time (seconds since the epoch) when the broker stored it."""
+    info: ClientInfo | None = None
+    """The publishing client, when a client published it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,16 @@ class BrokerHandler(Protocol):
         Called in offset order per channel, at most once per publication per node.  Must not
         block or await: fan-out writes to buffers only.
         """
+
+    def on_join(self, channel: str, info: ClientInfo) -> None:
+        """A client joined ``channel`` somewhere in the cluster (join/leave pushes)."""
+
+    def on_leave(self, channel: str, info: ClientInfo) -> None:
+        """A client left ``channel`` somewhere in the cluster."""
+
+    def on_control(self, data: bytes) -> None:
+        """A node-to-node control message (disconnect a user, route an emulation request...),
+        delivered to every node including the sender."""
 
 
 class Broker(Protocol):
@@ -87,8 +100,18 @@ class Broker(Protocol):
         """Stop delivering ``channel`` to this node."""
 
     async def publish(self, channel: str, data: bytes, kind: PayloadKind, *,
-                      options: ChannelOptions, event: str | None = None) -> StreamPosition:
+                      options: ChannelOptions, event: str | None = None,
+                      info: ClientInfo | None = None) -> StreamPosition:
         """Store (per ``options``), position and deliver a publication; return its position."""
+
+    async def publish_join(self, channel: str, info: ClientInfo) -> None:
+        """Deliver a join event to every node subscribed to ``channel`` (not stored)."""
+
+    async def publish_leave(self, channel: str, info: ClientInfo) -> None:
+        """Deliver a leave event to every node subscribed to ``channel`` (not stored)."""
+
+    async def publish_control(self, data: bytes) -> None:
+        """Deliver a control message to every node (``on_control``)."""
 
     async def history(self, channel: str, *, options: ChannelOptions,
                       since: StreamPosition | None = None, limit: int | None = None
@@ -108,5 +131,6 @@ class ImmediatePublisher(Protocol):
     """
 
     def publish_now(self, channel: str, data: bytes, kind: PayloadKind, *,
-                    options: ChannelOptions, event: str | None = None) -> StreamPosition:
+                    options: ChannelOptions, event: str | None = None,
+                    info: ClientInfo | None = None) -> StreamPosition:
         """Publish synchronously."""

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from livehub.codes import DisconnectInfo
 from livehub.core.broker import Broker, HistoryResult, ImmediatePublisher, Publication
 from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.presence import ClientInfo
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
 
@@ -49,6 +50,12 @@ class Subscriber(Protocol):
 
     def close(self, info: DisconnectInfo) -> None:
         """Close the connection with a documented disconnect code."""
+
+
+class JoinLeaveListener(Protocol):
+    def on_join(self, channel: str, info: ClientInfo) -> None: ...
+
+    def on_leave(self, channel: str, info: ClientInfo) -> None: ...
 
 
 class Variant(Protocol):
@@ -102,6 +109,8 @@ class Hub:
         self.publications = 0
         self._publish_now = broker.publish_now if isinstance(broker, ImmediatePublisher) else None
         self._tasks: set[asyncio.Task[StreamPosition]] = set()
+        self.join_leave_listeners: list[JoinLeaveListener] = []
+        self.control_listeners: list[Callable[[bytes], None]] = []
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -130,6 +139,20 @@ class Hub:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("client publication failed", exc_info=task.exception())
+
+    def on_join(self, channel: str, info: ClientInfo) -> None:
+        """Join events are for protocols with presence (Centrifugo); plain transports
+        ignore them."""
+        for listener in self.join_leave_listeners:
+            listener.on_join(channel, info)
+
+    def on_leave(self, channel: str, info: ClientInfo) -> None:
+        for listener in self.join_leave_listeners:
+            listener.on_leave(channel, info)
+
+    def on_control(self, data: bytes) -> None:
+        for listener in self.control_listeners:
+            listener(data)
 
     def on_publication(self, pub: Publication) -> None:
         """Fan a publication out to local subscribers (``BrokerHandler``)."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from livehub.core.broker import BrokerHandler, HistoryResult, Publication
 from livehub.core.channels import ChannelOptions
+from livehub.core.presence import ClientInfo
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
 
@@ -81,17 +82,31 @@ class MemoryBroker:
         return stream
 
     async def publish(self, channel: str, data: bytes, kind: PayloadKind, *,
-                      options: ChannelOptions, event: str | None = None) -> StreamPosition:
-        return self.publish_now(channel, data, kind, options=options, event=event)
+                      options: ChannelOptions, event: str | None = None,
+                      info: ClientInfo | None = None) -> StreamPosition:
+        return self.publish_now(channel, data, kind, options=options, event=event, info=info)
+
+    async def publish_join(self, channel: str, info: ClientInfo) -> None:
+        if self._handler is not None and channel in self._subscribed:
+            self._handler.on_join(channel, info)
+
+    async def publish_leave(self, channel: str, info: ClientInfo) -> None:
+        if self._handler is not None and channel in self._subscribed:
+            self._handler.on_leave(channel, info)
+
+    async def publish_control(self, data: bytes) -> None:
+        if self._handler is not None:
+            self._handler.on_control(data)
 
     def publish_now(self, channel: str, data: bytes, kind: PayloadKind, *,
-                    options: ChannelOptions, event: str | None = None) -> StreamPosition:
+                    options: ChannelOptions, event: str | None = None,
+                    info: ClientInfo | None = None) -> StreamPosition:
         """``publish`` without a coroutine, for in-process publishers on the hot path."""
         now = time.time()
         stream = self._stream(channel, now)
         stream.offset += 1
         position = StreamPosition(stream.epoch, stream.offset)
-        pub = Publication(channel, data, kind, position, event, now)
+        pub = Publication(channel, data, kind, position, event, now, info)
         if options.history_size > 0 and options.history_ttl > 0:
             stream.items.append(pub)
             self._options[channel] = options
