@@ -47,8 +47,8 @@ class PeerError(LivehubError):
     """The peer sent something that breaks a protocol or that we refuse."""
 
     http_status = 400
-    close_code = CloseCode.POLICY_VIOLATION
-    error_code = ErrorCode.BAD_REQUEST
+    close_code = int(CloseCode.POLICY_VIOLATION)
+    error_code = int(ErrorCode.BAD_REQUEST)
 
 
 class BadRequest(PeerError):
@@ -67,14 +67,14 @@ class PayloadTooLarge(PeerError):
     """A body, frame or message over its configured limit."""
 
     http_status = 413
-    close_code = CloseCode.MESSAGE_TOO_BIG
-    error_code = ErrorCode.LIMIT_EXCEEDED
+    close_code = int(CloseCode.MESSAGE_TOO_BIG)
+    error_code = int(ErrorCode.LIMIT_EXCEEDED)
 
 
 class WebSocketError(PeerError):
     """An RFC 6455 / RFC 7692 violation; ``close_code`` is the code to close with."""
 
-    close_code = CloseCode.PROTOCOL_ERROR
+    close_code = int(CloseCode.PROTOCOL_ERROR)
 
 
 class Unauthorized(PeerError):
@@ -82,22 +82,22 @@ class Unauthorized(PeerError):
 
     http_status = 401
     close_code = 3500
-    error_code = ErrorCode.UNAUTHORIZED
+    error_code = int(ErrorCode.UNAUTHORIZED)
 
 
 class Forbidden(PeerError):
     """A well-formed request that is not allowed (publish to a read-only namespace...)."""
 
     http_status = 403
-    close_code = CloseCode.POLICY_VIOLATION
-    error_code = ErrorCode.PERMISSION_DENIED
+    close_code = int(CloseCode.POLICY_VIOLATION)
+    error_code = int(ErrorCode.PERMISSION_DENIED)
 
 
 class UnknownNamespace(Forbidden):
     """A channel whose namespace is not configured."""
 
     http_status = 404
-    error_code = ErrorCode.UNKNOWN_CHANNEL
+    error_code = int(ErrorCode.UNKNOWN_CHANNEL)
 
 
 class ConfigError(LivehubError):
@@ -108,5 +108,5 @@ class Unavailable(LivehubError):
     """A dependency (the broker) cannot serve right now; retry later."""
 
     http_status = 503
-    close_code = CloseCode.TRY_AGAIN_LATER
-    error_code = ErrorCode.NOT_AVAILABLE
+    close_code = int(CloseCode.TRY_AGAIN_LATER)
+    error_code = int(ErrorCode.NOT_AVAILABLE)
