@@ -237,14 +237,14 @@ class FrameParser:
                 hdr = 6
             elif length == 126:
                 hdr = 8
-                if avail < hdr:
+                if avail < 4:
                     break
                 length = (buf[pos + 2] << 8) | buf[pos + 3]
                 if length < 126:
                     raise _protocol_error("non-minimal payload length (RFC 6455 §5.2)")
             else:
                 hdr = 14
-                if avail < hdr:
+                if avail < 10:
                     break
                 length = int.from_bytes(buf[pos + 2:pos + 10], "big")
                 if length >> 63:
@@ -324,14 +324,17 @@ class FrameParser:
             raise _invalid_data("invalid UTF-8 in close reason (RFC 6455 §5.5.1)") from None
         return CloseReceived(code, reason)
 
+    def _end_message(self) -> None:
+        self._msg_opcode = 0
+        self._msg_size = 0
+        self._msg_wire = 0
+
     def _data(self, opcode: int, b0: int, payload: bytes) -> Event | None:
         """A fragment or a compressed data frame (RFC 6455 §5.4, RFC 7692 §6.2)."""
         fin = bool(b0 & _FIN)
         if opcode:
             self._msg_opcode = opcode
             self._msg_compressed = bool(b0 & _RSV1)
-            self._msg_size = 0
-            self._msg_wire = 0
         self._msg_wire += len(payload)
         if self._msg_compressed:
             assert self._deflate is not None  # RSV1 is refused without it
@@ -346,7 +349,7 @@ class FrameParser:
                 except UnicodeDecodeError:
                     raise _invalid_data("invalid UTF-8 in text message "
                                         "(RFC 6455 §8.1)") from None
-                self._msg_opcode = 0
+                self._end_message()
                 return TextMessage(text)
             decoder = self._decoder
             if decoder is None:
@@ -362,17 +365,17 @@ class FrameParser:
             if not fin:
                 return None
             self._text_parts = []
-            self._msg_opcode = 0
+            self._end_message()
             return TextMessage("".join(texts))
         if fin and opcode:
-            self._msg_opcode = 0
+            self._end_message()
             return BinaryMessage(payload)
         parts = self._msg_parts
         parts.append(payload)
         if not fin:
             return None
         self._msg_parts = []
-        self._msg_opcode = 0
+        self._end_message()
         return BinaryMessage(b"".join(parts))
 
 
