@@ -118,6 +118,7 @@ def handshake_client(*, extensions: Sequence[ClientPerMessageDeflateFactory] = (
     )
     request = client.connect()
     client.send_request(request)
+    assert b"".join(client.data_to_send()).startswith(b"GET /ws HTTP/1.1\r\n")
     headers = request_headers(request.headers.raw_items())
     handshake = check_request("GET", headers, subprotocols=server_subprotocols,
                               allowed_origins=allowed_origins, deflate=deflate)
