@@ -282,6 +282,13 @@ def test_message_at_the_limit_is_accepted() -> None:
         BinaryMessage(b"x" * 10)]
 
 
+@pytest.mark.parametrize("opcode", [TEXT, BINARY])
+def test_small_frame_over_a_small_limit_is_1009(opcode: int) -> None:
+    with pytest.raises(PayloadTooLarge) as exc:
+        FrameParser(max_message_size=10).feed(raw_frame(opcode, b"x" * 11))
+    assert exc.value.close_code == 1009
+
+
 def test_oversized_frame_is_refused_from_its_header() -> None:
     header = raw_frame(BINARY, b"x" * 70000)[:14]  # header only, payload never sent
     with pytest.raises(PayloadTooLarge) as exc:
