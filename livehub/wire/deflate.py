@@ -6,7 +6,7 @@ stream.  A broadcast is then compressed ONCE per ``DeflateParams.variant_key`` (
 window size) and the same frame bytes go to every subscriber; no connection holds a
 compressor of its own.  Compression uses one cached ``zlib`` compressor per window size and
 ``Z_FULL_FLUSH``, whose output never refers to earlier input (RFC 1951 §3.2; RFC 7692
-§7.2.1), and is byte-for-byte what a fresh compressor would produce.
+§7.2.1): the bytes for a message do not depend on what was compressed before.
 
 Client-to-server messages keep their LZ77 context across messages unless
 ``client_no_context_takeover`` was negotiated (§7.1.1.2), so each connection owns one
@@ -246,7 +246,11 @@ def compress_shared(data: bytes, params: DeflateParams | int) -> bytes:
     if compressor is None:
         compressor = _compressors[bits] = zlib.compressobj(
             COMPRESS_LEVEL, zlib.DEFLATED, -bits, COMPRESS_MEM_LEVEL)
-    out = compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+    try:
+        out = compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+    except BaseException:
+        del _compressors[bits]  # never reuse a compressor left in the middle of a message
+        raise
     return out[:-4] if out.endswith(_TAIL) else out
 
 

@@ -114,12 +114,17 @@ def _invalid_data(message: str) -> WebSocketError:
     return WebSocketError(message, close_code=CloseCode.INVALID_DATA)
 
 
+_from_bytes = int.from_bytes  # big-endian by default (3.11+)
+
+
 def _unmask(data: bytes | bytearray, mask: bytes | bytearray) -> bytes:
     """XOR ``data`` with the repeated 4-byte ``mask`` (RFC 6455 §5.3) as one big-int XOR."""
     n = len(data)
     words = (n + 3) >> 2
-    key = int.from_bytes(mask * words, "big") >> (((words << 2) - n) << 3)
-    return (int.from_bytes(data, "big") ^ key).to_bytes(n, "big")
+    key = mask * words
+    if words << 2 != n:
+        key = key[:n]
+    return (_from_bytes(data) ^ _from_bytes(key)).to_bytes(n)
 
 
 class FrameParser:
@@ -178,19 +183,51 @@ class FrameParser:
 
     def feed(self, data: bytes | bytearray) -> list[Event]:
         """Consume ``data``; return the events it completes (RFC 6455 §5, §6.2)."""
-        if self._error is not None:
-            err = self._error
-            raise type(err)(err.message, close_code=err.close_code)
-        if self._closed:
-            return []
+        if self._error is not None or self._closed:
+            return self._after_end()
         buf: bytes | bytearray
         if self._buf:
             self._buf += data
             buf = self._buf
         else:
             buf = data
+        events: list[Event] = []
+        end = len(buf)
+        pos = 0
         try:
-            events, pos = self._parse(buf)
+            while end - pos >= 2:
+                b0 = buf[pos]
+                length = buf[pos + 1] - _MASK_BIT
+                if (0x81 <= b0 <= 0x82 and 0 <= length < 126
+                        and not self._msg_opcode and length <= self._max):
+                    # Hot path: a whole, small, uncompressed message in one masked frame.
+                    stop = pos + 6 + length
+                    if stop > end:
+                        break
+                    if length:
+                        words = (length + 3) >> 2
+                        key = buf[pos + 2:pos + 6] * words
+                        if words << 2 != length:
+                            key = key[:length]
+                        payload = (_from_bytes(buf[pos + 6:stop])
+                                   ^ _from_bytes(key)).to_bytes(length)
+                    else:
+                        payload = b""
+                    pos = stop
+                    if b0 == 0x82:
+                        events.append(BinaryMessage(payload))
+                        continue
+                    try:
+                        text = payload.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise _invalid_data("invalid UTF-8 in text message "
+                                            "(RFC 6455 §8.1)") from None
+                    events.append(TextMessage(text))
+                    continue
+                stop = self._frame(buf, pos, end, events)
+                if stop < 0:
+                    break
+                pos = stop
         except LivehubError as exc:
             self._error = exc
             self._buf = bytearray()
@@ -200,87 +237,76 @@ class FrameParser:
         if buf is self._buf:
             if pos:
                 del self._buf[:pos]
-        elif pos < len(buf):
+        elif pos < end:
             self._buf = bytearray(buf[pos:])
         return events
 
-    def _parse(self, buf: bytes | bytearray) -> tuple[list[Event], int]:
-        events: list[Event] = []
-        end = len(buf)
-        pos = 0
-        while True:
-            avail = end - pos
-            if avail < 2:
-                break
-            b0 = buf[pos]
-            b1 = buf[pos + 1]
-            opcode = b0 & 0x0F
-            # §5.2 RSV bits, opcodes and §5.4 fragmentation rules, checked on the first bytes.
-            if b0 & _RSV_ALL:
-                self._check_rsv(b0, opcode)
-            if opcode > 2:
-                if opcode < 8 or opcode > 10:
-                    raise _protocol_error(f"reserved opcode {opcode:#x} (RFC 6455 §5.2)")
-                if not b0 & _FIN:
-                    raise _protocol_error("fragmented control frame (RFC 6455 §5.5)")
-            elif opcode:
-                if self._msg_opcode:
-                    raise _protocol_error(
-                        "new data frame while a fragmented message is in progress "
-                        "(RFC 6455 §5.4)")
-            elif not self._msg_opcode:
-                raise _protocol_error("continuation frame without a message (RFC 6455 §5.4)")
-            if not b1 & _MASK_BIT:
-                raise _protocol_error("client frame is not masked (RFC 6455 §5.1, §5.3)")
-            length = b1 & 0x7F
+    def _after_end(self) -> list[Event]:
+        """A dead parser raises its error again; a closed one ignores input (§5.5.1)."""
+        err = self._error
+        if err is not None:
+            raise type(err)(err.message, close_code=err.close_code)
+        return []
+
+    def _frame(self, buf: bytes | bytearray, pos: int, end: int, events: list[Event]) -> int:
+        """Parse the frame at ``pos``: return where it ends, or -1 if it is incomplete."""
+        avail = end - pos
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
+        opcode = b0 & 0x0F
+        # §5.2 RSV bits, opcodes and §5.4 fragmentation rules, checked on the first bytes.
+        if b0 & _RSV_ALL:
+            self._check_rsv(b0, opcode)
+        if opcode > 2:
+            if opcode < 8 or opcode > 10:
+                raise _protocol_error(f"reserved opcode {opcode:#x} (RFC 6455 §5.2)")
+            if not b0 & _FIN:
+                raise _protocol_error("fragmented control frame (RFC 6455 §5.5)")
+        elif opcode:
+            if self._msg_opcode:
+                raise _protocol_error("new data frame while a fragmented message is in "
+                                      "progress (RFC 6455 §5.4)")
+        elif not self._msg_opcode:
+            raise _protocol_error("continuation frame without a message (RFC 6455 §5.4)")
+        if not b1 & _MASK_BIT:
+            raise _protocol_error("client frame is not masked (RFC 6455 §5.1, §5.3)")
+        length = b1 & 0x7F
+        if length < 126:
+            hdr = 6
+        elif length == 126:
+            hdr = 8
+            if avail < 4:
+                return -1
+            length = (buf[pos + 2] << 8) | buf[pos + 3]
             if length < 126:
-                hdr = 6
-            elif length == 126:
-                hdr = 8
-                if avail < hdr:
-                    break
-                length = (buf[pos + 2] << 8) | buf[pos + 3]
-                if length < 126:
-                    raise _protocol_error("non-minimal payload length (RFC 6455 §5.2)")
-            else:
-                hdr = 14
-                if avail < hdr:
-                    break
-                length = int.from_bytes(buf[pos + 2:pos + 10], "big")
-                if length >> 63:
-                    raise _protocol_error("64-bit payload length has its high bit set "
-                                          "(RFC 6455 §5.2)")
-                if length < 0x10000:
-                    raise _protocol_error("non-minimal payload length (RFC 6455 §5.2)")
-            if opcode > 2:
-                if length > _MAX_CONTROL_PAYLOAD:
-                    raise _protocol_error("control frame payload over 125 bytes "
-                                          "(RFC 6455 §5.5)")
-            elif length > self._max - self._msg_size:
-                self._check_size(opcode, b0, length)
-            if avail < hdr + length:
-                break
-            start = pos + hdr
-            pos = start + length
-            payload = _unmask(buf[start:pos], buf[start - 4:start]) if length else b""
-            if opcode == 1 and b0 == 0x81:
-                # Hot path: a whole, uncompressed text message in one frame (§5.6, §8.1).
-                try:
-                    events.append(TextMessage(payload.decode("utf-8")))
-                except UnicodeDecodeError:
-                    raise _invalid_data("invalid UTF-8 in text message "
-                                        "(RFC 6455 §8.1)") from None
-            elif opcode == 2 and b0 == 0x82:
-                events.append(BinaryMessage(payload))
-            elif opcode > 2:
-                events.append(self._control(opcode, payload))
-                if opcode == Opcode.CLOSE:
-                    return events, end  # discard whatever follows a Close (§5.5.1)
-            else:
-                event = self._data(opcode, b0, payload)
-                if event is not None:
-                    events.append(event)
-        return events, pos
+                raise _protocol_error("non-minimal payload length (RFC 6455 §5.2)")
+        else:
+            hdr = 14
+            if avail < 10:
+                return -1
+            length = _from_bytes(buf[pos + 2:pos + 10])
+            if length >> 63:
+                raise _protocol_error("64-bit payload length has its high bit set "
+                                      "(RFC 6455 §5.2)")
+            if length < 0x10000:
+                raise _protocol_error("non-minimal payload length (RFC 6455 §5.2)")
+        if opcode > 2:
+            if length > _MAX_CONTROL_PAYLOAD:
+                raise _protocol_error("control frame payload over 125 bytes (RFC 6455 §5.5)")
+        elif length > self._max - self._msg_size:
+            self._check_size(opcode, b0, length)
+        if avail < hdr + length:
+            return -1
+        start = pos + hdr
+        stop = start + length
+        payload = _unmask(buf[start:stop], buf[start - 4:start]) if length else b""
+        if opcode > 2:
+            events.append(self._control(opcode, payload))
+            return end if opcode == Opcode.CLOSE else stop  # discard what follows a Close
+        event = self._data(opcode, b0, payload)
+        if event is not None:
+            events.append(event)
+        return stop
 
     def _check_rsv(self, b0: int, opcode: int) -> None:
         """RSV2/RSV3 are never negotiated; RSV1 only starts a compressed message (RFC 7692 §6)."""
@@ -324,14 +350,17 @@ class FrameParser:
             raise _invalid_data("invalid UTF-8 in close reason (RFC 6455 §5.5.1)") from None
         return CloseReceived(code, reason)
 
+    def _end_message(self) -> None:
+        self._msg_opcode = 0
+        self._msg_size = 0
+        self._msg_wire = 0
+
     def _data(self, opcode: int, b0: int, payload: bytes) -> Event | None:
         """A fragment or a compressed data frame (RFC 6455 §5.4, RFC 7692 §6.2)."""
         fin = bool(b0 & _FIN)
         if opcode:
             self._msg_opcode = opcode
             self._msg_compressed = bool(b0 & _RSV1)
-            self._msg_size = 0
-            self._msg_wire = 0
         self._msg_wire += len(payload)
         if self._msg_compressed:
             assert self._deflate is not None  # RSV1 is refused without it
@@ -346,7 +375,7 @@ class FrameParser:
                 except UnicodeDecodeError:
                     raise _invalid_data("invalid UTF-8 in text message "
                                         "(RFC 6455 §8.1)") from None
-                self._msg_opcode = 0
+                self._end_message()
                 return TextMessage(text)
             decoder = self._decoder
             if decoder is None:
@@ -362,17 +391,17 @@ class FrameParser:
             if not fin:
                 return None
             self._text_parts = []
-            self._msg_opcode = 0
+            self._end_message()
             return TextMessage("".join(texts))
         if fin and opcode:
-            self._msg_opcode = 0
+            self._end_message()
             return BinaryMessage(payload)
         parts = self._msg_parts
         parts.append(payload)
         if not fin:
             return None
         self._msg_parts = []
-        self._msg_opcode = 0
+        self._end_message()
         return BinaryMessage(b"".join(parts))
 
 
@@ -381,6 +410,9 @@ class FrameParser:
 _pack_short = struct.Struct("!BB").pack
 _pack_medium = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
+# Ready-made 2-byte headers of short final text/binary frames: a tuple index beats struct.pack.
+_TEXT_HEADERS: Final = tuple(bytes((0x81, n)) for n in range(126))
+_BINARY_HEADERS: Final = tuple(bytes((0x82, n)) for n in range(126))
 
 
 def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False) -> bytes:
@@ -406,7 +438,7 @@ def encode_text(data: str | bytes) -> bytes:
         data = data.encode("utf-8")
     n = len(data)
     if n < 126:
-        return _pack_short(0x81, n) + data
+        return _TEXT_HEADERS[n] + data
     return encode_frame(Opcode.TEXT, data)
 
 
@@ -414,7 +446,7 @@ def encode_binary(data: bytes) -> bytes:
     """A single-frame binary message (RFC 6455 §5.6)."""
     n = len(data)
     if n < 126:
-        return _pack_short(0x82, n) + data
+        return _BINARY_HEADERS[n] + data
     return encode_frame(Opcode.BINARY, data)
 
 
