@@ -114,7 +114,8 @@ class App:
         loop = asyncio.get_running_loop()
         settings = self.ctx.settings
         await self.ctx.hub.broker.start(self.ctx.hub)
-        limits = HttpLimits(max_body=settings.max_body)
+        limits = HttpLimits(max_body=settings.max_body, head_timeout=settings.head_timeout,
+                            keepalive_timeout=settings.keepalive_timeout)
 
         def factory() -> HttpConnection:
             return HttpConnection(self.find, limits=limits, extra_headers=self.cors_headers)

@@ -35,6 +35,10 @@ class ServerSettings:
     ws_max_message: int = 1024 * 1024
     ws_deflate: bool = True
     max_body: int = 1024 * 1024
+    head_timeout: float = 10.0
+    """Seconds a client has to send a complete request head (408 after)."""
+    keepalive_timeout: float = 75.0
+    """Seconds an idle keep-alive HTTP connection is kept open."""
     echo: bool = True
     clock: bool = True
     clock_channel: str = "clock"

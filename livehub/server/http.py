@@ -28,6 +28,9 @@ from livehub.errors import BadRequest, LivehubError
 
 log = logging.getLogger(__name__)
 
+LINGER = 2.0
+"""Seconds a rejected connection is drained before it is closed."""
+
 
 @dataclass(slots=True)
 class Request:
@@ -286,7 +289,13 @@ class HttpConnection(asyncio.Protocol):
         headers = [("content-type", "application/json"), ("content-length", str(len(body))),
                    ("connection", "close")]
         transport.write(head_bytes(status, headers) + body)
-        transport.close()
+        # Half-close and drain: closing with unread input would reset the connection and the
+        # client would never see the answer.  Whatever else arrives is discarded.
+        if transport.can_write_eof():
+            transport.write_eof()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(LINGER, transport.close)
 
     def _arm_timer(self, delay: float) -> None:
         if self._timer is not None:
@@ -295,6 +304,8 @@ class HttpConnection(asyncio.Protocol):
 
     def _on_timeout(self) -> None:
         self._timer = None
+        if self._closing:
+            return
         if self._busy or self._taken_over or self.transport is None:
             return
         if self._url or self._headers:

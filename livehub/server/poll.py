@@ -34,7 +34,7 @@ class _Collector:
 
     def write(self, data: bytes) -> None:
         self.lines.append(data)
-        if not self.waiter.done():
+        if not self.waiter.done() and not data.startswith(_CHECKPOINT):
             # wake on the next iteration, so publications of this iteration come together
             asyncio.get_running_loop().call_soon(self._wake)
 
@@ -96,8 +96,11 @@ async def poll_endpoint(ctx: ServerContext, request: Request,
     return _reply(messages, cursor, resets)
 
 
+_CHECKPOINT = b'{"type":"cursor"'
+
+
 def _has_news(lines: Sequence[bytes]) -> bool:
-    return any(not line.startswith(b'{"type":"cursor"') for line in lines)
+    return any(not line.startswith(_CHECKPOINT) for line in lines)
 
 
 def _reply(messages: list[object], cursor: str, resets: list[str]) -> Response:
