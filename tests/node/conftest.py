@@ -12,6 +12,7 @@ itself; if it cannot, every Node test fails (never skips) saying what to run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -79,13 +80,13 @@ class NodeScript:
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
-            raw = raw.strip()
-            if not raw:
+            text = raw.strip()
+            if not text:
                 continue
             try:
-                line = json.loads(raw)
+                line = json.loads(text)
             except ValueError:
-                line = {"kind": "garbage", "text": raw}
+                line = {"kind": "garbage", "text": text}
             self._lines.put(line)
         self._lines.put(None)
 
@@ -171,10 +172,8 @@ class NodeScript:
             self.proc.wait(5)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
 
 
 NodeFactory = Callable[..., NodeScript]
