@@ -47,6 +47,8 @@ class App:
     ctx: ServerContext
     routes: dict[str, tuple[frozenset[str], Endpoint]] = field(default_factory=dict)
     _server: asyncio.AbstractServer | None = None
+    _http: set[HttpConnection] = field(default_factory=set)
+    """HTTP connections not (yet) taken over, so that ``stop`` can close idle keep-alives."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -118,7 +120,10 @@ class App:
                             keepalive_timeout=settings.keepalive_timeout)
 
         def factory() -> HttpConnection:
-            return HttpConnection(self.find, limits=limits, extra_headers=self.cors_headers)
+            conn = HttpConnection(self.find, limits=limits, extra_headers=self.cors_headers,
+                                  on_done=self._http.discard)
+            self._http.add(conn)
+            return conn
 
         if sock is not None:
             self._server = await loop.create_server(factory, sock=sock, backlog=4096)
@@ -137,7 +142,12 @@ class App:
         return port
 
     async def stop(self, drain: float = 2.0) -> None:
-        """Stop accepting, tell every connection we are going away, close the broker."""
+        """Stop accepting, tell every connection we are going away, wait up to ``drain``
+        seconds for them to close (then drop the rest), close the broker.
+
+        ``Server.wait_closed`` cannot be the wait: uvloop's (and CPython's before 3.12)
+        returns at once, with accepted connections still open.
+        """
         if self._server is not None:
             self._server.close()
         for task in self._tasks:
@@ -145,11 +155,21 @@ class App:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for http in list(self._http):
+            http.shutdown()
         for conn in list(self.ctx.connections):
             conn.close(Disconnect.SHUTDOWN)
-        if self._server is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), drain)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain
+        while (self._http or self.ctx.connections) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for http in list(self._http):
+            http.abort()
+        for conn in list(self.ctx.connections):
+            abort = getattr(getattr(conn, "transport", None), "abort", None)
+            if callable(abort):
+                abort()
+        await asyncio.sleep(0)  # let the loop release the closed sockets
         await self.ctx.hub.broker.close()
 
     async def _heartbeats(self) -> None:

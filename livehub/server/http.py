@@ -108,10 +108,14 @@ class HttpConnection(asyncio.Protocol):
     """One HTTP/1.1 connection until it closes or is taken over."""
 
     def __init__(self, router: Router, *, limits: HttpLimits,
-                 extra_headers: Callable[[Request], list[tuple[str, str]]] | None = None) -> None:
+                 extra_headers: Callable[[Request], list[tuple[str, str]]] | None = None,
+                 on_done: Callable[[HttpConnection], None] | None = None) -> None:
         self._router = router
         self._limits = limits
         self._extra_headers = extra_headers
+        self._on_done = on_done
+        """Called once when the connection is lost or taken over (the server's registry)."""
+        self._stopping = False
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[Request] = deque()
@@ -134,6 +138,12 @@ class HttpConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._done()
+
+    def _done(self) -> None:
+        if self._on_done is not None:
+            on_done, self._on_done = self._on_done, None
+            on_done(self)
 
     def data_received(self, data: bytes) -> None:
         if self._closing or self._taken_over:
@@ -265,7 +275,8 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        keep_alive = request.keep_alive and not request.upgrade and response.status < 500
+        keep_alive = (request.keep_alive and not request.upgrade and response.status < 500
+                      and not self._stopping)
         headers = [("content-type", response.content_type),
                    ("content-length", str(len(response.body)))]
         if self._extra_headers is not None:
@@ -314,6 +325,23 @@ class HttpConnection(asyncio.Protocol):
             self._closing = True
             self.transport.close()
 
+    # -- server stop ------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Server stop: close now when idle; a request being answered gets its response with
+        ``connection: close``, then the connection closes."""
+        self._stopping = True
+        if self._busy or self._taken_over or self._closing or self.transport is None:
+            return
+        self._closing = True
+        self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once (end of the server's drain time)."""
+        if not self._taken_over and self.transport is not None:
+            self._closing = True
+            self.transport.abort()
+
     # -- takeover ---------------------------------------------------------------------------
 
     def take_over(self, protocol: asyncio.BaseProtocol) -> tuple[asyncio.Transport, bytes]:
@@ -331,6 +359,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport = None
         self._parser = None  # type: ignore[assignment]
         transport.resume_reading()
+        self._done()
         return transport, tail
 
     def extra_headers(self, request: Request) -> list[tuple[str, str]]:

@@ -1,0 +1,104 @@
+"""Headless Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright's sync API.
+
+One browser per session; each test gets a fresh context and page.  ``playwright install``
+cannot download browsers here, so the system Chromium is launched by path; when it is missing
+the tests fail (never skip) saying what to install.
+
+Pages are served by the livehub server under test: the landing page ``/``, or ``/health`` as a
+blank same-origin page on which a test runs its scripts (``add_script_tag`` for the textbook
+snippets exactly as written, ``evaluate`` for instrumentation).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from livehub.codes import Disconnect
+from livehub.server.streams import StreamConnection
+from tests.conftest import LiveServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} not found: the browser tests need Debian's Chromium "
+                    "(apt-get install -y chromium)", pytrace=False)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                         headless=True, timeout=30_000)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+class Console:
+    """Everything a page logs to its console, with a wait that is woken by each message."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.messages: list[tuple[float, ConsoleMessage]] = []
+        page.on("console", lambda msg: self.messages.append((time.monotonic(), msg)))
+
+    def texts(self, kind: str | None = None) -> list[str]:
+        return [m.text for _, m in self.messages if kind is None or m.type == kind]
+
+    def errors(self) -> list[str]:
+        """Console errors, except the browser's own 404 for ``/favicon.ico``."""
+        return [m.text for _, m in self.messages if m.type == "error"
+                and not m.location.get("url", "").endswith("/favicon.ico")]
+
+    def wait_for(self, cond: Callable[[list[str]], bool], timeout: float = TIMEOUT_MS) -> None:
+        """Return once ``cond(texts)`` holds (checked again after every console message)."""
+        if cond(self.texts()):
+            return
+        with self.page.expect_console_message(lambda _msg: cond(self.texts()),
+                                              timeout=timeout):
+            pass
+
+
+def wait_js(page: Page, expression: str, arg: Any = None, timeout: float = TIMEOUT_MS) -> Any:
+    """Wait until a JS expression (a function of ``arg``) is truthy; return its value."""
+    return page.wait_for_function(expression, arg=arg, timeout=timeout).json_value()
+
+
+def drop_sse_streams(server: LiveServer, then: Callable[[], Any] | None = None) -> int:
+    """End every SSE/stream connection with 3011 (force reconnect) on the server's loop and,
+    in the same turn of the loop, run the coroutine function ``then`` (e.g. publications that
+    happen while the clients are away).  Returns how many streams were ended."""
+    assert server.app is not None
+    ctx = server.app.ctx
+
+    async def run() -> int:
+        streams = [c for c in ctx.connections if isinstance(c, StreamConnection)]
+        for conn in streams:
+            conn.close(Disconnect.FORCE_RECONNECT)
+        if then is not None:
+            await then()
+        return len(streams)
+
+    return server.call(run())
