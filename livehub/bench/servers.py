@@ -28,8 +28,6 @@ LIVEHUB_CONFIG = f"""\
 [server]
 api_key = "{LIVEHUB_API_KEY}"
 insecure_api = true
-
-[examples]
 echo = true
 clock = false
 
