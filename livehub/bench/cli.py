@@ -38,6 +38,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="source tree whose livehub is started (default: this one)")
     parser.add_argument("--livehub-python", default=sys.executable,
                         help="interpreter that runs `-m livehub serve`")
+    parser.add_argument("--peer-python", default=None,
+                        help="interpreter for the Python peers (default: the cache's venv)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per case; the median is kept")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the server to CPU 0 and the generator to the others")
@@ -51,7 +53,8 @@ def _options(args: argparse.Namespace) -> Options:
     root = args.livehub_root or _default_root()
     return Options(
         cache=args.cache.resolve(), livehub_root=root.resolve(),
-        livehub_python=args.livehub_python, pin=not args.no_pin, repeat=max(1, args.repeat),
+        livehub_python=args.livehub_python, peer_python=args.peer_python,
+        pin=not args.no_pin, repeat=max(1, args.repeat),
         attach_port=getattr(args, "attach", None), attach_pid=getattr(args, "attach_pid", None),
         quiet=args.quiet, install_peers=not args.no_install,
         logs=Path("bench-results") / "logs",
@@ -94,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmp_ = sub.add_parser("compare", help="livehub against the peers, same generator, same run")
     cmp_.add_argument("--only", default="",
-                      help="comma-separated case names (default all): " + ", ".join(COMPARE_CASES))
+                      help="comma-separated case names (default all): "
+                      + ", ".join(COMPARE_CASES))
     cmp_.add_argument("--servers", default="",
                       help="comma-separated subset of servers (default livehub and all peers)")
     cmp_.add_argument("--duration", type=float, default=8.0, help="seconds of load per case")

@@ -46,6 +46,8 @@ class Options:
     cache: Path
     livehub_root: Path
     livehub_python: str = sys.executable
+    peer_python: str | None = None
+    """Interpreter for the Python peers (default: the cache's virtualenv)."""
     pin: bool = True
     repeat: int = 1
     attach_port: int | None = None
@@ -100,7 +102,8 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
         target = Target(spec.routes, opts.attach_port, opts.attach_pid)
         return await runner(target, case.params, progress)
     port = free_port()
-    launch = launch_for(spec, port, opts.cache, opts.livehub_root, opts.livehub_python)
+    launch = launch_for(spec, port, opts.cache, opts.livehub_root,
+                        livehub_python=opts.livehub_python, peer_python=opts.peer_python)
     cpus = {0} if opts.pin and (os.cpu_count() or 1) > 1 else None
     server = ServerProcess(spec, launch, port, opts.logs / f"{spec.name}.log", cpus)
     progress.show(f"starting {spec.name} on port {port}", force=True)
@@ -162,7 +165,8 @@ def run_cases(command: str, argv: list[str], cases: list[Case], opts: Options) -
     if any(SERVERS[c.server].runtime != "livehub" for c in cases) and opts.attach_port is None:
         if opts.install_peers:
             need_node = any(SERVERS[c.server].runtime == "node" for c in cases)
-            need_py = any(SERVERS[c.server].runtime == "python" for c in cases)
+            need_py = opts.peer_python is None and any(
+                SERVERS[c.server].runtime == "python" for c in cases)
             versions = peers.install(opts.cache, node=need_node, python=need_py)
         else:
             versions = peers.installed_versions(opts.cache)

@@ -169,8 +169,8 @@ def livehub_version(root: Path) -> str:
     return f"{version} ({commit})" if commit else version
 
 
-def launch_for(spec: ServerSpec, port: int, cache: Path, livehub_root: Path,
-               livehub_python: str) -> Launch:
+def launch_for(spec: ServerSpec, port: int, cache: Path, livehub_root: Path, *,
+               livehub_python: str, peer_python: str | None = None) -> Launch:
     """The command that starts ``spec`` on ``port``."""
     env = dict(os.environ)
     env["BENCH_PORT"] = str(port)
@@ -188,7 +188,7 @@ def launch_for(spec: ServerSpec, port: int, cache: Path, livehub_root: Path,
     if spec.runtime == "node":
         env["NODE_PATH"] = str(cache / "node" / "node_modules")
         return Launch(["node", str(folder / spec.script)], folder, env)
-    python = str(cache / "pyvenv" / "bin" / "python")
+    python = peer_python or str(cache / "pyvenv" / "bin" / "python")
     if spec.name == "sse-starlette":
         argv = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
                 "--loop", "uvloop", "--http", "httptools", "--no-access-log",
