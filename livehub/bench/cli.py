@@ -78,10 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="publications/s; 0 = as fast as the server holds (default)")
     run.add_argument("--size", type=int, default=100, help="payload bytes (default 100)")
     run.add_argument("--duration", type=float, default=10.0, help="seconds of load per case")
-    run.add_argument("--window", type=int, default=16,
-                     help="publications in flight when rate is 0 (default 16)")
+    run.add_argument("--window", type=int, default=32,
+                     help="publications in flight when rate is 0 (default 32)")
     run.add_argument("--probes", type=int, default=100,
                      help="subscribers that parse every message for latency and sequence")
+    run.add_argument("--read-pause-ms", type=float, default=0.0,
+                     help="counting subscribers read at most once per this many ms (0: off)")
     run.add_argument("--connections", type=_ints, default=[100],
                      help="echo clients or idle connections, comma-separated")
     run.add_argument("--message-size", type=int, default=32, help="echo message bytes")
@@ -152,6 +154,7 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                 duration=args.duration, window=args.window, probes=args.probes, connections=n,
                 message_size=args.message_size, churn_rate=args.churn_rate,
                 churn_hold_ms=args.churn_hold_ms, concurrency=args.concurrency,
+                read_pause_ms=args.read_pause_ms,
             )
             if not SERVERS[args.server].supports(args.scenario, transport):
                 print(f"{args.server} has no {args.scenario} over {transport}", file=sys.stderr)
@@ -211,7 +214,7 @@ def print_table(doc: dict[str, Any]) -> None:
         base = next((m for m in members if m["server"] == "livehub" and "figures" in m), None)
         base_value = figure(base["figures"], key) if base else None
         print(f"  {'server':20} {key:>16} {'server us/unit':>15} {'gen cpu':>8} {'lost':>6} "
-              f"{'livehub / it':>13}")
+              f"{'livehub / it':>13} {'other cpu':>9}")
         for m in members:
             if "figures" not in m:
                 print(f"  {m['server']:20} failed: {m.get('error', '')[:80]}")
@@ -224,7 +227,8 @@ def print_table(doc: dict[str, Any]) -> None:
                 ratio = f"{base_value / value:.2f}"
             lost = f.get("lost", 0) + f.get("lost_by_disconnect", 0)
             print(f"  {m['server']:20} {_fmt(value):>16} {_fmt(unit):>15} "
-                  f"{f.get('gen_cpu_util', 0):>8.0%} {lost!s:>6} {ratio:>13}")
+                  f"{f.get('gen_cpu_util', 0):>8.0%} {lost!s:>6} {ratio:>13} "
+                  f"{f.get('foreign_cpu_util', 0):>9.0%}")
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -159,8 +159,11 @@ class WsSubscriber(WsConn):
         st = self.st
         st.delivered += c
         st.bytes_in += len(data)
-        if st.delivered >= st.wake_at:
-            st.wake()
+        if st.pause_reads:
+            transport = self.transport
+            if transport is not None:
+                transport.pause_reading()
+                st.paused.append(transport)
 
 
 class ProbeMixin(Conn):
@@ -208,8 +211,9 @@ class WsProbe(ProbeMixin, WsConn):
         self.count += c
         st = self.st
         st.delivered += c
+        st.probe_delivered += c
         st.bytes_in += len(data)
-        if st.delivered >= st.wake_at:
+        if st.probe_delivered >= st.wake_at:
             st.wake()
 
 
@@ -226,8 +230,11 @@ class StreamSubscriber(Conn):
         st = self.st
         st.delivered += c
         st.bytes_in += len(data)
-        if st.delivered >= st.wake_at:
-            st.wake()
+        if st.pause_reads:
+            transport = self.transport
+            if transport is not None:
+                transport.pause_reading()
+                st.paused.append(transport)
 
 
 class StreamProbe(ProbeMixin, Conn):
@@ -253,8 +260,9 @@ class StreamProbe(ProbeMixin, Conn):
         marks.clear()
         st = self.st
         st.delivered += c
+        st.probe_delivered += c
         st.bytes_in += len(data)
-        if st.delivered >= st.wake_at:
+        if st.probe_delivered >= st.wake_at:
             st.wake()
 
 
@@ -315,8 +323,10 @@ class PollSubscriber(ProbeMixin, Conn):
             cursor = None if raw is None else str(raw)
         except ValueError:
             st.error("poll body is not JSON")
-        if st.delivered >= st.wake_at:
-            st.wake()
+        if self.probe:
+            st.probe_delivered += c
+            if st.probe_delivered >= st.wake_at:
+                st.wake()
         if self.transport is not None and not self.closing:
             self.transport.write(self._request(self.path, self.port, cursor))
 

@@ -50,6 +50,40 @@ def loopback_bytes() -> int:
     return 0
 
 
+def cpu_times() -> dict[int, tuple[int, int, int]]:
+    """Per CPU, from /proc/stat: (busy ticks, softirq+irq ticks, all ticks).
+
+    Busy counts user, nice, system, irq and softirq. Loopback TCP work runs largely in softirq,
+    which the kernel charges to no process, so a pinned server's /proc/PID/stat time can be
+    well under its core's busy time.
+    """
+    out: dict[int, tuple[int, int, int]] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("cpu") and line[3:4].isdigit():
+                name, *values = line.split()
+                v = [int(x) for x in values[:8]]
+                user, nice, system, idle, iowait, irq, softirq, steal = v
+                busy = user + nice + system + irq + softirq
+                out[int(name[3:])] = (busy, irq + softirq, busy + idle + iowait + steal)
+    return out
+
+
+def core_figures(before: dict[int, tuple[int, int, int]],
+                 after: dict[int, tuple[int, int, int]]) -> dict[str, dict[str, float]]:
+    """Busy and softirq share of each CPU between two ``cpu_times`` readings."""
+    out: dict[str, dict[str, float]] = {}
+    for cpu, (busy1, soft1, total1) in after.items():
+        busy0, soft0, total0 = before.get(cpu, (0, 0, 0))
+        total = max(1, total1 - total0)
+        out[f"cpu{cpu}"] = {
+            "busy": round((busy1 - busy0) / total, 3),
+            "softirq": round((soft1 - soft0) / total, 3),
+            "busy_s": round((busy1 - busy0) / _TICK, 3),
+        }
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """CPU of server and generator, loopback bytes and a monotonic time, taken together."""
@@ -58,11 +92,12 @@ class Snapshot:
     server_cpu: float
     gen_cpu: float
     lo_bytes: int
+    cores: dict[int, tuple[int, int, int]]
 
     @classmethod
     def take(cls, server_pid: int | None) -> Snapshot:
         server = cpu_seconds(server_pid) if server_pid else 0.0
-        return cls(time.monotonic(), server, self_cpu_seconds(), loopback_bytes())
+        return cls(time.monotonic(), server, self_cpu_seconds(), loopback_bytes(), cpu_times())
 
 
 def raise_fd_limit() -> int:

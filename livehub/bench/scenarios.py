@@ -33,7 +33,7 @@ from livehub.bench.clients import (
     WsPublisher,
     WsSubscriber,
 )
-from livehub.bench.procstat import Snapshot, rss_kib
+from livehub.bench.procstat import Snapshot, core_figures, rss_kib
 from livehub.bench.servers import Routes
 from livehub.bench.stats import RunStats, percentiles
 from livehub.bench.wire import http_get_request, http_post_request, make_payload, ws_upgrade_request
@@ -52,7 +52,7 @@ class Params:
     """Publications per second; 0 means as fast as the server holds (closed loop)."""
     size: int = 100
     duration: float = 10.0
-    window: int = 16
+    window: int = 32
     probes: int = 100
     connections: int = 100
     message_size: int = 32
@@ -60,12 +60,15 @@ class Params:
     churn_hold_ms: float = 200.0
     concurrency: int = 200
     hold: float = 2.0
+    read_pause_ms: float = 0.0
+    """Counting subscribers read at most once per this many ms (0: whenever data arrives)."""
 
     def used(self) -> dict[str, Any]:
         keys = {
-            "fanout": ("transport", "subscribers", "rate", "size", "duration", "window", "probes"),
+            "fanout": ("transport", "subscribers", "rate", "size", "duration", "window", "probes",
+                       "read_pause_ms"),
             "churn": ("transport", "subscribers", "rate", "size", "duration", "window", "probes",
-                      "churn_rate", "churn_hold_ms"),
+                      "read_pause_ms", "churn_rate", "churn_hold_ms"),
             "echo": ("connections", "message_size", "duration"),
             "idle": ("transport", "connections", "concurrency", "hold"),
         }[self.scenario]
@@ -200,7 +203,20 @@ def _cpu_figures(prefix: str, s0: Snapshot, s1: Snapshot, units: int,
         "gen_cpu_util": round((s1.gen_cpu - s0.gen_cpu) / wall, 3),
         f"gen_cpu_us_per_{prefix}": _per(s1.gen_cpu - s0.gen_cpu, units, 1e6),
         f"loopback_bytes_per_{prefix}": _per(s1.lo_bytes - s0.lo_bytes, units, 1.0),
+        "cores": core_figures(s0.cores, s1.cores),
     }
+    cores = out["cores"]
+    busy = sum(c["busy_s"] for c in cores.values())
+    soft = sum(c["softirq"] for c in cores.values()) * wall
+    own = (s1.gen_cpu - s0.gen_cpu) + (s1.server_cpu - s0.server_cpu if pid else 0.0)
+    # CPU used by anything else on the machine during the window (other users' jobs): a run
+    # with a large figure here was disturbed and its throughput is not to be trusted.
+    out["foreign_cpu_util"] = round(max(0.0, busy - soft - own) / wall, 3)
+    server_core = cores.get("cpu0")
+    if pid and server_core:
+        # The server is pinned to CPU 0 and alone there: this is its time plus the kernel's
+        # loopback work done on that core (softirq), which /proc/PID/stat does not show.
+        out[f"server_core_us_per_{prefix}"] = _per(server_core["busy_s"], units, 1e6)
     if pid:
         out["server_cpu_s"] = round(s1.server_cpu - s0.server_cpu, 3)
         out["server_cpu_util"] = round((s1.server_cpu - s0.server_cpu) / wall, 3)
@@ -234,6 +250,11 @@ async def fanout(target: Target, p: Params, progress: Progress,
     await asyncio.sleep(0.5)  # let every subscription settle on the server
 
     live = len(subs)
+    n_probes = sum(1 for s in subs if s.probe) or 1
+    ticker: asyncio.Task[None] | None = None
+    if p.read_pause_ms > 0:
+        st.pause_reads = True
+        ticker = asyncio.ensure_future(_resume_every(st, p.read_pause_ms / 1000))
     seq = 0
     overloaded = False
     size = p.size
@@ -251,7 +272,7 @@ async def fanout(target: Target, p: Params, progress: Progress,
                     t_us = time.monotonic_ns() // 1000
                     pub.publish([make_payload(seq + k + 1, t_us, size) for k in range(due)])
                     seq += due
-                if live and seq - st.delivered // live > p.rate * 5 + p.window + 100:
+                if seq - st.probe_delivered // n_probes > p.rate * 5 + p.window + 100:
                     overloaded = True  # more than ~5 s behind: the rate is not sustained
                     break
                 await asyncio.sleep(max(0.0, s0.t + seq / p.rate - time.monotonic()))
@@ -259,18 +280,26 @@ async def fanout(target: Target, p: Params, progress: Progress,
         else:
             window = max(1, p.window)
             while time.monotonic() < end and live:
-                room = window - (seq - st.delivered // live)
+                room = window - (seq - st.probe_delivered // n_probes)
                 if room > 0:
                     t_us = time.monotonic_ns() // 1000
                     pub.publish([make_payload(seq + k + 1, t_us, size) for k in range(room)])
                     seq += room
-                await st.wait_delivered((seq - window // 2) * live,
-                                        min(2.0, max(0.01, end - time.monotonic())))
+                await st.wait_probes((seq - window // 2) * n_probes,
+                                     min(2.0, max(0.01, end - time.monotonic())))
                 _show(progress, s0, seq, st, p.duration)
         t_pub_end = time.monotonic()
-        drained = await st.wait_delivered(seq * live, 10.0)
+        drained = await st.wait_probes(seq * n_probes, 10.0)
+        give_up = time.monotonic() + 5.0
+        while st.delivered < seq * live and time.monotonic() < give_up:
+            await asyncio.sleep(0.002)
+        drained = drained and st.delivered >= seq * live
         s1 = Snapshot.take(target.pid)
     finally:
+        if ticker is not None:
+            ticker.cancel()
+            st.pause_reads = False
+            st.resume_paused()
         side_figures: dict[str, Any] = {}
         if side_task is not None:
             side_task.cancel()
@@ -322,6 +351,12 @@ async def fanout(target: Target, p: Params, progress: Progress,
         f"{figures['gen_cpu_util']:.0%}"
     )
     return figures
+
+
+async def _resume_every(st: RunStats, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        st.resume_paused()
 
 
 def _show(progress: Progress, s0: Snapshot, seq: int, st: RunStats, duration: float) -> None:

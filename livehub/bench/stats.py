@@ -34,7 +34,12 @@ class RunStats:
     """Mutable counters one generator run shares between its clients (one event loop).
 
     Hot-path updates are plain attribute increments. ``wake_at`` lets a waiting publisher be
-    woken once ``delivered`` reaches a threshold, with one comparison per read.
+    woken once ``probe_delivered`` (what the probe subscribers received) reaches a threshold,
+    with one comparison per probe read. With ``pause_reads``, counting subscribers stop
+    reading after each read and park their transport in ``paused`` until the next tick of
+    ``resume_paused``: the kernel keeps the bytes, the next read takes several messages at
+    once, and the generator pays one wake-up for them (the server's work is unchanged: its
+    writes land in socket buffers that are far from full).
     """
 
     __slots__ = (
@@ -45,12 +50,18 @@ class RunStats:
         "errors",
         "latencies_us",
         "lost",
+        "pause_reads",
+        "paused",
+        "probe_delivered",
         "waiter",
         "wake_at",
     )
 
     def __init__(self) -> None:
         self.delivered = 0
+        self.probe_delivered = 0
+        self.pause_reads = False
+        self.paused: list[asyncio.Transport] = []
         self.bytes_in = 0
         self.latencies_us: array[int] = array("q")
         self.lost = 0
@@ -60,16 +71,23 @@ class RunStats:
         self.wake_at = _NEVER
         self.waiter: asyncio.Future[None] | None = None
 
+    def resume_paused(self) -> None:
+        """Resume reading on every parked transport."""
+        paused, self.paused = self.paused, []
+        for transport in paused:
+            if not transport.is_closing():
+                transport.resume_reading()
+
     def wake(self) -> None:
-        """Resolve the publisher's waiter (called when ``delivered >= wake_at``)."""
+        """Resolve the publisher's waiter (called when ``probe_delivered >= wake_at``)."""
         self.wake_at = _NEVER
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def wait_delivered(self, threshold: int, timeout: float) -> bool:
-        """Wait until ``delivered >= threshold``; False on timeout."""
-        if self.delivered >= threshold:
+    async def wait_probes(self, threshold: int, timeout: float) -> bool:
+        """Wait until ``probe_delivered >= threshold``; False on timeout."""
+        if self.probe_delivered >= threshold:
             return True
         self.waiter = asyncio.get_running_loop().create_future()
         self.wake_at = threshold
