@@ -1,0 +1,260 @@
+"""The ``livehub bench`` command line: run, compare, report, install, servers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import livehub
+from livehub.bench.peers import install
+from livehub.bench.report import render
+from livehub.bench.runner import Case, Options, figure, run_cases, write_result
+from livehub.bench.scenarios import SCENARIOS, Params
+from livehub.bench.servers import SERVERS, TRANSPORTS
+
+WS_PEERS = ["node-ws", "websockets", "picows", "aiohttp"]
+ECHO_PEERS = ["node-ws-echo", "websockets", "picows", "aiohttp"]
+SSE_PEERS = ["express-sse-fanout", "sse-starlette"]
+IDLE_SSE_PEERS = ["express-sse-fanout", "express-sse", "sse-starlette"]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x.replace("_", "")) for x in text.split(",") if x]
+
+
+def _default_root() -> Path:
+    return Path(livehub.__file__).resolve().parent.parent
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache", type=Path,
+                        default=Path(os.environ.get("LIVEHUB_BENCH_CACHE", ".bench-cache")),
+                        help="folder the peers are installed into (default .bench-cache)")
+    parser.add_argument("--livehub-root", type=Path, default=None,
+                        help="source tree whose livehub is started (default: this one)")
+    parser.add_argument("--livehub-python", default=sys.executable,
+                        help="interpreter that runs `-m livehub serve`")
+    parser.add_argument("--peer-python", default=None,
+                        help="interpreter for the Python peers (default: the cache's venv)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case; the median is kept")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin the server to CPU 0 and the generator to the others")
+    parser.add_argument("--no-install", action="store_true",
+                        help="do not install missing peers (fail instead)")
+    parser.add_argument("--out", type=Path, default=None, help="result JSON file")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def _options(args: argparse.Namespace) -> Options:
+    root = args.livehub_root or _default_root()
+    return Options(
+        cache=args.cache.resolve(), livehub_root=root.resolve(),
+        livehub_python=args.livehub_python, peer_python=args.peer_python,
+        pin=not args.no_pin, repeat=max(1, args.repeat),
+        attach_port=getattr(args, "attach", None), attach_pid=getattr(args, "attach_pid", None),
+        quiet=args.quiet, install_peers=not args.no_install,
+        logs=Path("bench-results") / "logs",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livehub bench",
+        description="Load lab: drive livehub and peer servers on 127.0.0.1, bounded in time.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run scenarios against one server (livehub by default)")
+    run.add_argument("--server", default="livehub", choices=sorted(SERVERS))
+    run.add_argument("--scenario", default="fanout", choices=SCENARIOS)
+    run.add_argument("--transport", default="ws",
+                     help=f"comma-separated, from {', '.join(TRANSPORTS)}")
+    run.add_argument("--subscribers", type=_ints, default=[1000], help="comma-separated N")
+    run.add_argument("--rate", type=float, default=0.0,
+                     help="publications/s; 0 = as fast as the server holds (default)")
+    run.add_argument("--size", type=int, default=100, help="payload bytes (default 100)")
+    run.add_argument("--duration", type=float, default=10.0, help="seconds of load per case")
+    run.add_argument("--window", type=int, default=32,
+                     help="publications in flight when rate is 0 (default 32)")
+    run.add_argument("--probes", type=int, default=100,
+                     help="subscribers that parse every message for latency and sequence")
+    run.add_argument("--read-pause-ms", type=float, default=0.0,
+                     help="counting subscribers read at most once per this many ms (0: off)")
+    run.add_argument("--connections", type=_ints, default=[100],
+                     help="echo clients or idle connections, comma-separated")
+    run.add_argument("--message-size", type=int, default=32, help="echo message bytes")
+    run.add_argument("--churn-rate", type=float, default=100.0, help="churn connections/s")
+    run.add_argument("--churn-hold-ms", type=float, default=200.0,
+                     help="mean life of a churning connection")
+    run.add_argument("--concurrency", type=int, default=200, help="connects in flight")
+    run.add_argument("--attach", type=int, default=None, metavar="PORT",
+                     help="drive an already running server on this port instead of starting one")
+    run.add_argument("--attach-pid", type=int, default=None,
+                     help="PID of the attached server, for its CPU and RSS")
+    _common(run)
+
+    cmp_ = sub.add_parser("compare", help="livehub against the peers, same generator, same run")
+    cmp_.add_argument("--only", default="",
+                      help="comma-separated case names (default all): "
+                      + ", ".join(COMPARE_CASES))
+    cmp_.add_argument("--servers", default="",
+                      help="comma-separated subset of servers (default livehub and all peers)")
+    cmp_.add_argument("--duration", type=float, default=8.0, help="seconds of load per case")
+    cmp_.add_argument("--idle-connections", type=int, default=10_000)
+    cmp_.add_argument("--no-livehub", action="store_true", help="peers only")
+    _common(cmp_)
+
+    rep = sub.add_parser("report", help="result JSON files -> one self-contained HTML page")
+    rep.add_argument("files", nargs="+", type=Path)
+    rep.add_argument("-o", "--output", type=Path, default=Path("bench-results/report.html"))
+
+    inst = sub.add_parser("install", help="install the peer servers into the cache folder")
+    inst.add_argument("--cache", type=Path,
+                      default=Path(os.environ.get("LIVEHUB_BENCH_CACHE", ".bench-cache")))
+
+    sub.add_parser("servers", help="list the servers the lab can start")
+    return parser
+
+
+COMPARE_CASES: dict[str, tuple[Params, list[str]]] = {}
+
+
+def _compare_cases(duration: float, idle_n: int) -> dict[str, tuple[Params, list[str]]]:
+    return {
+        "fanout-ws-1000": (Params("fanout", "ws", subscribers=1000, duration=duration), WS_PEERS),
+        "fanout-ws-5000": (Params("fanout", "ws", subscribers=5000, duration=duration), WS_PEERS),
+        "fanout-sse-1000": (Params("fanout", "sse", subscribers=1000, duration=duration),
+                            SSE_PEERS),
+        "latency-ws-5000": (Params("fanout", "ws", subscribers=5000, rate=2.0,
+                                   duration=max(duration, 10.0), probes=5000), WS_PEERS),
+        "echo-100": (Params("echo", connections=100, duration=duration), ECHO_PEERS),
+        "idle-ws": (Params("idle", "ws", connections=idle_n), WS_PEERS),
+        "idle-sse": (Params("idle", "sse", connections=idle_n), IDLE_SSE_PEERS),
+    }
+
+
+COMPARE_CASES.update(_compare_cases(8.0, 10_000))
+
+
+def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    cases: list[Case] = []
+    transports = [t for t in args.transport.split(",") if t]
+    for transport in transports:
+        if transport not in TRANSPORTS:
+            print(f"unknown transport {transport!r}", file=sys.stderr)
+            return 2
+        sizes = args.subscribers if args.scenario in ("fanout", "churn") else args.connections
+        for n in sizes:
+            p = Params(
+                args.scenario, transport, subscribers=n, rate=args.rate, size=args.size,
+                duration=args.duration, window=args.window, probes=args.probes, connections=n,
+                message_size=args.message_size, churn_rate=args.churn_rate,
+                churn_hold_ms=args.churn_hold_ms, concurrency=args.concurrency,
+                read_pause_ms=args.read_pause_ms,
+            )
+            if not SERVERS[args.server].supports(args.scenario, transport):
+                print(f"{args.server} has no {args.scenario} over {transport}", file=sys.stderr)
+                return 2
+            cases.append(Case(args.server, p, f"{args.scenario}-{transport}-{n}"))
+        if args.scenario == "echo":
+            break
+    doc = run_cases("run", argv, cases, _options(args))
+    path = write_result(doc, args.out, "run")
+    print_table(doc)
+    print(f"result: {path}")
+    return 0 if all("error" not in c for c in doc["cases"]) else 1
+
+
+def _cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
+    plan = _compare_cases(args.duration, args.idle_connections)
+    names = [n for n in args.only.split(",") if n] or list(plan)
+    unknown = [n for n in names if n not in plan]
+    if unknown:
+        print(f"unknown case(s) {unknown}; choose from {list(plan)}", file=sys.stderr)
+        return 2
+    only_servers = {s for s in args.servers.split(",") if s}
+    cases: list[Case] = []
+    for name in names:
+        params, peer_list = plan[name]
+        servers = ([] if args.no_livehub else ["livehub"]) + peer_list
+        for server in servers:
+            if only_servers and server not in only_servers:
+                continue
+            cases.append(Case(server, params, name))
+    doc = run_cases("compare", argv, cases, _options(args))
+    path = write_result(doc, args.out, "compare")
+    print_table(doc)
+    print(f"result: {path}")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def print_table(doc: dict[str, Any]) -> None:
+    """Print each case's headline figure and livehub's figure divided by each peer's."""
+    cases: list[dict[str, Any]] = doc["cases"]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in cases:
+        groups.setdefault(c["group"], []).append(c)
+    for group, members in groups.items():
+        head = members[0]["headline"]
+        key = head["figure"]
+        better = "higher" if head["higher_is_better"] else "lower"
+        print(f"\n{group}: {key} ({better} is better)")
+        base = next((m for m in members if m["server"] == "livehub" and "figures" in m), None)
+        base_value = figure(base["figures"], key) if base else None
+        print(f"  {'server':20} {key:>16} {'server us/unit':>15} {'gen cpu':>8} {'lost':>6} "
+              f"{'livehub / it':>13} {'other cpu':>9}")
+        for m in members:
+            if "figures" not in m:
+                print(f"  {m['server']:20} failed: {m.get('error', '')[:80]}")
+                continue
+            f = m["figures"]
+            value = figure(f, key)
+            unit = next((v for k, v in f.items() if k.startswith("server_cpu_us_per_")), None)
+            ratio = "-"
+            if base_value is not None and value and m["server"] != "livehub":
+                ratio = f"{base_value / value:.2f}"
+            lost = f.get("lost", 0) + f.get("lost_by_disconnect", 0)
+            print(f"  {m['server']:20} {_fmt(value):>16} {_fmt(unit):>15} "
+                  f"{f.get('gen_cpu_util', 0):>8.0%} {lost!s:>6} {ratio:>13} "
+                  f"{f.get('foreign_cpu_util', 0):>9.0%}")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    docs = [json.loads(p.read_text()) for p in args.files]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(render(docs, [str(p) for p in args.files]))
+    print(f"report: {args.output}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``livehub bench``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return _cmd_run(args, argv)
+    if args.command == "compare":
+        return _cmd_compare(args, argv)
+    if args.command == "report":
+        return _cmd_report(args)
+    if args.command == "install":
+        versions = install(args.cache.resolve())
+        print(json.dumps(versions, indent=2))
+        return 0
+    for spec in SERVERS.values():
+        transports = ",".join(spec.routes.subscribe) or "-"
+        echo = "echo" if spec.routes.echo else ""
+        print(f"{spec.name:20} {spec.runtime:8} {transports:20} {echo:5} {spec.note}")
+    return 0

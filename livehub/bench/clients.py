@@ -1,0 +1,448 @@
+"""Cheap load-generator clients: one ``asyncio.Protocol`` per connection, one class per role.
+
+Theory of operation: every connection writes its request on ``connection_made``, waits for the
+response head (101 for WebSocket, 200 for HTTP), then handles body bytes with as little Python
+per read as we can: counting subscribers do one ``WsCounter.feed`` or ``bytes.count(b"#")`` per
+read, however many messages the read holds, and a few attribute increments. Only *probe*
+subscribers (a sample spread over the connection order) parse sequence numbers and timestamps,
+which gives the latency percentiles and exact lost/duplicate accounting; every other subscriber
+is checked by its count at the end of the run (a count below the number published is loss, above
+is duplication).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import cast
+from urllib.parse import quote
+
+from livehub.bench.stats import RunStats
+from livehub.bench.wire import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    ChunkedReader,
+    HttpHead,
+    WsCounter,
+    WsParser,
+    parse_marks,
+    split_head,
+    ws_client_frame,
+)
+
+_now_ns = time.monotonic_ns
+
+
+class HandshakeError(Exception):
+    """The server answered the request with something else than the expected status."""
+
+
+class Conn(asyncio.Protocol):
+    """Base client: sends ``request``, parses the response head, then passes bytes to on_body."""
+
+    expect_status = 200
+    # Subscriber bookkeeping, read by the scenarios at the end of a run; probes override.
+    probe = False
+    count = 0
+    last_seq = 0
+    gaps = 0
+    dups = 0
+
+    def __init__(self, st: RunStats, request: bytes) -> None:
+        self.st = st
+        self.request = request
+        self.transport: asyncio.Transport | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending = b""
+        self.open = False
+        self.closing = False
+        self.lost_connection = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        if self.request:
+            self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        if self.open:
+            self.on_body(data)
+        else:
+            self.handshake(data)
+
+    def handshake(self, data: bytes) -> None:
+        self.pending += data
+        try:
+            parsed = split_head(self.pending)
+        except ValueError:
+            self.fail("bad response")
+            return
+        if parsed is None:
+            return
+        head, offset = parsed
+        if head.status != self.expect_status:
+            self.fail(f"status {head.status}")
+            return
+        rest = self.pending[offset:]
+        self.pending = b""
+        self.open = True
+        self.on_open(head)
+        if not self.ready.done():
+            self.ready.set_result(None)
+        if rest:
+            self.on_body(rest)
+
+    def fail(self, kind: str) -> None:
+        self.st.error(kind)
+        if not self.ready.done():
+            self.ready.set_exception(HandshakeError(kind))
+        self.close()
+
+    def on_open(self, head: HttpHead) -> None:
+        """Called once the expected response head arrived."""
+
+    def on_body(self, data: bytes) -> None:
+        """Called with body bytes (WebSocket frames, an event stream, ...)."""
+
+    def close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost_connection = True
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(str(exc) if exc else "closed"))
+        elif not self.closing:
+            self.st.disconnected += 1
+
+
+class WsConn(Conn):
+    """A WebSocket connection; answers pings and records server closes."""
+
+    expect_status = 101
+
+    def control(self, op: int, payload: bytes | None) -> None:
+        if op == OP_PING and self.transport is not None:
+            self.transport.write(ws_client_frame(payload or b"", OP_PONG))
+        elif op == OP_CLOSE:
+            code = int.from_bytes(payload[:2], "big") if payload and len(payload) >= 2 else 1005
+            self.st.error(f"server closed websocket with code {code}")
+            self.close()
+
+    def send_text(self, payloads: list[bytes]) -> None:
+        if self.transport is not None:
+            self.transport.write(b"".join([ws_client_frame(p) for p in payloads]))
+
+
+class WsSubscriber(WsConn):
+    """Counts WebSocket data frames."""
+
+    def __init__(self, st: RunStats, request: bytes) -> None:
+        super().__init__(st, request)
+        self.counter = WsCounter()
+        self.count = 0
+
+    def on_body(self, data: bytes) -> None:
+        counter = self.counter
+        c = counter.feed(data)
+        if counter.controls:
+            for op, payload in counter.controls:
+                self.control(op, payload)
+            counter.controls.clear()
+        self.count += c
+        st = self.st
+        st.delivered += c
+        st.bytes_in += len(data)
+        if st.pause_reads:
+            transport = self.transport
+            if transport is not None:
+                transport.pause_reading()
+                st.paused.append(transport)
+
+
+class ProbeMixin(Conn):
+    """Sequence and latency bookkeeping of probe subscribers."""
+
+    def check(self, marks: list[tuple[int, int]], now_us: int) -> None:
+        last = self.last_seq
+        append = self.st.latencies_us.append
+        for seq, t_us in marks:
+            if seq == last + 1:
+                last = seq
+            elif seq > last + 1:
+                self.gaps += seq - last - 1
+                last = seq
+            else:
+                self.dups += 1
+                continue
+            append(now_us - t_us)
+        self.last_seq = last
+
+
+class WsProbe(ProbeMixin, WsConn):
+    """A WebSocket subscriber that parses every payload for sequence and timestamp."""
+
+    probe = True
+
+    def __init__(self, st: RunStats, request: bytes) -> None:
+        super().__init__(st, request)
+        self.parser = WsParser()
+        self.count = 0
+        self.marks: list[tuple[int, int]] = []
+
+    def on_body(self, data: bytes) -> None:
+        now = _now_ns() // 1000
+        marks = self.marks
+        c = 0
+        for op, payload in self.parser.feed(data):
+            if OP_TEXT <= op <= OP_BINARY:
+                c += 1
+                parse_marks(payload, 0, len(payload), marks)
+            elif op >= OP_CLOSE:
+                self.control(op, payload)
+        self.check(marks, now)
+        marks.clear()
+        self.count += c
+        st = self.st
+        st.delivered += c
+        st.probe_delivered += c
+        st.bytes_in += len(data)
+        if st.probe_delivered >= st.wake_at:
+            st.wake()
+
+
+class StreamSubscriber(Conn):
+    """Counts messages of an SSE or HTTP-streaming response by their ``#`` marks."""
+
+    def __init__(self, st: RunStats, request: bytes) -> None:
+        super().__init__(st, request)
+        self.count = 0
+
+    def on_body(self, data: bytes) -> None:
+        c = data.count(b"#")
+        self.count += c
+        st = self.st
+        st.delivered += c
+        st.bytes_in += len(data)
+        if st.pause_reads:
+            transport = self.transport
+            if transport is not None:
+                transport.pause_reading()
+                st.paused.append(transport)
+
+
+class StreamProbe(ProbeMixin, Conn):
+    """An SSE or HTTP-streaming subscriber that parses every mark."""
+
+    probe = True
+
+    def __init__(self, st: RunStats, request: bytes) -> None:
+        super().__init__(st, request)
+        self.count = 0
+        self.carry = b""
+        self.marks: list[tuple[int, int]] = []
+
+    def on_body(self, data: bytes) -> None:
+        now = _now_ns() // 1000
+        self.count += data.count(b"#")
+        buf = self.carry + data if self.carry else data
+        marks = self.marks
+        rest = parse_marks(buf, 0, len(buf), marks)
+        self.carry = buf[rest:]
+        c = len(marks)
+        self.check(marks, now)
+        marks.clear()
+        st = self.st
+        st.delivered += c
+        st.probe_delivered += c
+        st.bytes_in += len(data)
+        if st.probe_delivered >= st.wake_at:
+            st.wake()
+
+
+class PollSubscriber(ProbeMixin, Conn):
+    """Long-polling: GET ``path&cursor=C`` again as soon as each response ends."""
+
+    def __init__(self, st: RunStats, path: str, port: int, *, probe: bool) -> None:
+        super().__init__(st, self._request(path, port, None))
+        self.path = path
+        self.port = port
+        self.probe = probe
+        self.count = 0
+        self.reader: ChunkedReader | None = None
+        self.marks: list[tuple[int, int]] = []
+        self.polls = 0
+
+    @staticmethod
+    def _request(path: str, port: int, cursor: str | None) -> bytes:
+        target = path if cursor is None else f"{path}&cursor={quote(cursor, safe='')}"
+        return b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (target.encode(), port)
+
+    def on_open(self, head: HttpHead) -> None:
+        self.reader = ChunkedReader(head)
+
+    def on_body(self, data: bytes) -> None:
+        reader = self.reader
+        if reader is None:
+            return
+        reader.feed(data)
+        if reader.done:
+            self.finish(reader.body)
+
+    def handshake(self, data: bytes) -> None:
+        super().handshake(data)
+        if self.open and self.reader is not None and self.reader.done:
+            self.finish(self.reader.body)
+
+    def finish(self, body: bytes) -> None:
+        now = _now_ns() // 1000
+        self.reader = None
+        self.open = False
+        self.polls += 1
+        st = self.st
+        st.bytes_in += len(body)
+        if self.probe:
+            parse_marks(body, 0, len(body), self.marks)
+            c = len(self.marks)
+            self.check(self.marks, now)
+            self.marks.clear()
+        else:
+            c = body.count(b"#")
+        self.count += c
+        st.delivered += c
+        cursor: str | None = None
+        try:
+            doc = json.loads(body)
+            raw = doc.get("cursor") if isinstance(doc, dict) else None
+            cursor = None if raw is None else str(raw)
+        except ValueError:
+            st.error("poll body is not JSON")
+        if self.probe:
+            st.probe_delivered += c
+            if st.probe_delivered >= st.wake_at:
+                st.wake()
+        if self.transport is not None and not self.closing:
+            self.transport.write(self._request(self.path, self.port, cursor))
+
+
+class WsPublisher(WsConn):
+    """Publishes by sending WebSocket text frames; reads and drops what the server echoes."""
+
+    def __init__(self, st: RunStats, request: bytes) -> None:
+        super().__init__(st, request)
+        self.counter = WsCounter()
+        self.received = 0
+
+    def publish(self, payloads: list[bytes]) -> None:
+        self.send_text(payloads)
+
+    def on_body(self, data: bytes) -> None:
+        self.received += self.counter.feed(data)
+        if self.counter.controls:
+            for op, payload in self.counter.controls:
+                self.control(op, payload)
+            self.counter.controls.clear()
+
+
+class HttpPublisher(Conn):
+    """Publishes by HTTP POST on one keep-alive connection, one request in flight, in order."""
+
+    def __init__(self, st: RunStats, make_request: Callable[[bytes], bytes]) -> None:
+        super().__init__(st, b"")
+        self.make_request = make_request
+        self.queue: deque[bytes] = deque()
+        self.in_flight = False
+        self.reader: ChunkedReader | None = None
+        self.answered = 0
+        self.rejected = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if not self.ready.done():
+            self.ready.set_result(None)
+
+    def publish(self, payloads: list[bytes]) -> None:
+        self.queue.extend(payloads)
+        if not self.in_flight:
+            self._next()
+
+    def _next(self) -> None:
+        if self.queue and self.transport is not None and not self.closing:
+            self.in_flight = True
+            self.transport.write(self.make_request(self.queue.popleft()))
+
+    def data_received(self, data: bytes) -> None:
+        while data:
+            if self.reader is None:
+                self.pending += data
+                try:
+                    parsed = split_head(self.pending)
+                except ValueError:
+                    self.fail("bad publish response")
+                    return
+                if parsed is None:
+                    return
+                head, offset = parsed
+                if head.status >= 300:
+                    self.rejected += 1
+                    self.st.error(f"publish status {head.status}")
+                data = self.pending[offset:]
+                self.pending = b""
+                self.reader = ChunkedReader(head)
+                if self.reader.done:
+                    self._answered()
+                    continue
+            data = self.reader.feed(data)
+            if self.reader.done:
+                self._answered()
+
+    def _answered(self) -> None:
+        self.reader = None
+        self.in_flight = False
+        self.answered += 1
+        self._next()
+
+    @property
+    def backlog(self) -> int:
+        return len(self.queue) + (1 if self.in_flight else 0)
+
+
+class EchoClient(WsConn):
+    """Sends a message, waits for its reply, sends the next, until ``running`` is cleared."""
+
+    def __init__(self, st: RunStats, request: bytes, message: bytes) -> None:
+        super().__init__(st, request)
+        self.frame = ws_client_frame(message)
+        self.parser = WsParser()
+        self.sent_at = 0
+        self.round_trips = 0
+        self.running = False
+
+    def start(self) -> None:
+        self.running = True
+        self._send()
+
+    def _send(self) -> None:
+        if self.transport is not None:
+            self.sent_at = _now_ns()
+            self.transport.write(self.frame)
+
+    def on_body(self, data: bytes) -> None:
+        for op, payload in self.parser.feed(data):
+            if OP_TEXT <= op <= OP_BINARY:
+                now = _now_ns()
+                self.round_trips += 1
+                self.st.delivered += 1
+                self.st.bytes_in += len(payload)
+                self.st.latencies_us.append((now - self.sent_at) // 1000)
+                if self.running:
+                    self._send()
+            elif op >= OP_CLOSE:
+                self.control(op, payload)
+

@@ -1,0 +1,89 @@
+"""A tiny lab run end to end: a server on 127.0.0.1, a second of load, a JSON result.
+
+Speed is never asserted: only that the figures are there and nothing was lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from livehub.bench.report import render
+
+ROOT = Path(__file__).resolve().parents[2]
+HAS_LIVEHUB_SERVER = (ROOT / "livehub" / "cli.py").exists() and (
+    ROOT / "livehub" / "server" / "app.py"
+).exists()
+
+
+def lab(tmp_path: Path, *args: str) -> dict[str, Any]:
+    out = tmp_path / "result.json"
+    cmd = [sys.executable, "-m", "livehub.bench", "run", *args, "--duration", "1",
+           "--no-pin", "--quiet", "--out", str(out), "--cache", str(tmp_path / "cache"),
+           "--peer-python", sys.executable, "--livehub-root", str(ROOT)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          check=False, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc: dict[str, Any] = json.loads(out.read_text())
+    assert doc["schema"] == "livehub-bench/1"
+    assert doc["machine"]["nproc"] >= 1
+    return doc
+
+
+def check_fanout(doc: dict[str, Any], subscribers: int) -> None:
+    (case,) = doc["cases"]
+    f = case["figures"]
+    assert f["subscribers_connected"] == subscribers
+    assert f["published"] > 0
+    assert f["deliveries"] == f["published"] * subscribers
+    assert f["lost"] == 0 and f["duplicated"] == 0 and f["lost_by_disconnect"] == 0
+    assert f["latency_ms"]["count"] > 0
+    for key in ("deliveries_per_s", "server_cpu_us_per_delivery", "gen_cpu_util",
+                "bytes_per_delivery", "server_rss_kib"):
+        assert f[key] is not None and f[key] >= 0, key
+
+
+def test_fanout_against_python_websockets_peer(tmp_path: Path) -> None:
+    doc = lab(tmp_path, "--server", "websockets", "--subscribers", "20", "--probes", "5")
+    check_fanout(doc, 20)
+    html = render([doc], ["result.json"])
+    assert "<svg" in html and "websockets" in html
+
+
+def test_echo_and_idle_against_python_websockets_peer(tmp_path: Path) -> None:
+    doc = lab(tmp_path, "--server", "websockets", "--scenario", "echo", "--connections", "4")
+    f = doc["cases"][0]["figures"]
+    assert f["round_trips"] > 0 and f["rtt_ms"]["count"] == f["round_trips"]
+    doc = lab(tmp_path, "--server", "websockets", "--scenario", "idle", "--connections", "50")
+    f = doc["cases"][0]["figures"]
+    assert f["connections_open"] == 50 and f["rss_kib_per_connection"] is not None
+
+
+@pytest.mark.skipif(not HAS_LIVEHUB_SERVER, reason="livehub serve is not in this tree")
+@pytest.mark.parametrize("transport", ["ws", "sse", "stream", "poll"])
+def test_fanout_against_livehub(tmp_path: Path, transport: str) -> None:
+    doc = lab(tmp_path, "--transport", transport, "--subscribers", "10", "--probes", "3")
+    check_fanout(doc, 10)
+
+
+@pytest.mark.skipif(not HAS_LIVEHUB_SERVER, reason="livehub serve is not in this tree")
+def test_churn_against_livehub(tmp_path: Path) -> None:
+    doc = lab(tmp_path, "--scenario", "churn", "--subscribers", "10", "--rate", "20",
+              "--churn-rate", "20", "--churn-hold-ms", "50")
+    f = doc["cases"][0]["figures"]
+    assert f["lost"] == 0 and f["churn"]["opened"] > 0
+
+
+@pytest.mark.node
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_fanout_against_node_ws_peer(tmp_path: Path) -> None:
+    doc = lab(tmp_path, "--server", "node-ws", "--subscribers", "20", "--probes", "5")
+    check_fanout(doc, 20)
