@@ -19,7 +19,7 @@ fi
 echo "== python virtualenv .venv"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[test,redis]'
+.venv/bin/python -m pip install -q '.[test,redis]'
 
 while IFS= read -r lock; do
   dir=$(dirname "$lock")

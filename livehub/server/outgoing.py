@@ -36,11 +36,19 @@ class Flusher:
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
+        # The per-delivery hot path: ``Outgoing.flush`` inlined.
         self._scheduled = False
         dirty = self._dirty
         self._dirty = []
         for conn in dirty:
-            conn.flush()
+            pending = conn._pending
+            conn._pending = None
+            if pending is None or conn.closed:
+                continue
+            transport = conn.transport
+            transport.write(pending if type(pending) is bytes else b"".join(pending))  # type: ignore[arg-type]
+            if transport.get_write_buffer_size() > conn.max_buffer:
+                conn.on_slow()
 
 
 class Outgoing:
@@ -55,7 +63,8 @@ class Outgoing:
     def __init__(self, transport: asyncio.Transport, flusher: Flusher, max_buffer: int) -> None:
         self.transport = transport
         self._flusher = flusher
-        self._pending: list[bytes] | None = None
+        self._pending: bytes | list[bytes] | None = None
+        """None, one message (the common case: no list), or several to join."""
         self.max_buffer = max_buffer
         self.closed = False
 
@@ -64,10 +73,12 @@ class Outgoing:
             return
         pending = self._pending
         if pending is None:
-            self._pending = [data]
+            self._pending = data
             self._flusher.mark(self)
+        elif type(pending) is bytes:
+            self._pending = [pending, data]
         else:
-            pending.append(data)
+            pending.append(data)  # type: ignore[union-attr]
 
     def flush(self) -> None:
         pending = self._pending
@@ -75,7 +86,7 @@ class Outgoing:
         if pending is None or self.closed:
             return
         transport = self.transport
-        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        transport.write(pending if type(pending) is bytes else b"".join(pending))  # type: ignore[arg-type]
         if transport.get_write_buffer_size() > self.max_buffer:
             self.on_slow()
 
