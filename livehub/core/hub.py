@@ -26,6 +26,7 @@ cursor (SSE ``id:``) take it from there, which is exact for every subscription i
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -213,6 +214,9 @@ class Hub:
             try:
                 await self.broker.subscribe(name)
             except BaseException as exc:
+                # forget the failed channel now, so the next subscriber tries again
+                if self._channels.get(name) is state:
+                    del self._channels[name]
                 state.ready.set_exception(exc)
                 state.ready.exception()  # mark retrieved
                 raise
@@ -230,7 +234,7 @@ class Hub:
 
     def _catch_up(self, sub: Subscription, results: Sequence[HistoryResult],
                   since: Mapping[str, StreamPosition]) -> None:
-        replay: list[Publication] = []
+        replays: list[Sequence[Publication]] = []
         resets: list[str] = []
         for name, result in zip(sub.channels, results, strict=True):
             hub_pos = self._positions.get(name)
@@ -244,7 +248,7 @@ class Hub:
                 sub.positions[name] = result.top
             else:
                 sub.positions[name] = start
-                replay.extend(result.publications)
+                replays.append(result.publications)
         write = sub.subscriber.write
         variant = sub.variant
         if resets:
@@ -252,8 +256,10 @@ class Hub:
             notice = variant.encode_reset(resets, sub.positions)
             if notice:
                 write(notice)
-        if len(sub.channels) > 1:
-            replay.sort(key=lambda p: p.time)
+        # across channels by time; heapq.merge keeps each channel's offset order even if the
+        # wall clock stepped back
+        replay = heapq.merge(*replays, key=_publication_time) if len(replays) > 1 else (
+            replays[0] if replays else ())
         buffered = sub.buffer or []
         sub.buffer = None
         for pub in (*replay, *buffered):
@@ -334,6 +340,10 @@ class Hub:
 
     def position(self, channel: str) -> StreamPosition | None:
         return self._positions.get(channel)
+
+
+def _publication_time(pub: Publication) -> float:
+    return pub.time
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

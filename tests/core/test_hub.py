@@ -156,3 +156,26 @@ async def test_publish_nowait_uses_the_same_path(hub: Hub) -> None:
     await hub.subscribe(f, v, ["x:1"])
     hub.publish_nowait("x:1", b"p", PayloadKind.TEXT, options=NS.options("x:1"))
     assert f.writes[-1] == b"x:1:1:p"
+
+
+async def test_failed_broker_subscribe_is_retried_by_the_next_subscriber(hub: Hub) -> None:
+    from livehub.errors import Unavailable
+
+    broker = hub.broker
+    real = broker.subscribe
+    calls = 0
+
+    async def flaky(channel: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise Unavailable("broker down")
+        await real(channel)
+
+    broker.subscribe = flaky  # type: ignore[method-assign]
+    with pytest.raises(Unavailable):
+        await hub.subscribe(Fake(), TagVariant(), ["a"])
+    f = Fake()
+    await hub.subscribe(f, TagVariant(), ["a"])
+    await hub.publish("a", b"ok", PayloadKind.TEXT)
+    assert f.writes[-1] == b"a:1:ok" and calls == 2
