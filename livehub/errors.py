@@ -9,6 +9,8 @@
     │   │   └── BadChannel          a malformed channel name
     │   ├── PayloadTooLarge         body or message over a limit (413 / 1009 / 106)
     │   ├── WebSocketError          RFC 6455 violation; close_code says which (1002, 1007, ...)
+    │   ├── NotFound                no such endpoint (404)
+    │   ├── MethodNotAllowed        endpoint exists, method does not (405, ``Allow`` header)
     │   ├── Unauthorized            missing or wrong credentials (401 / 3500 / 101)
     │   └── Forbidden               valid request, not allowed (403 / 1008 / 103)
     │       └── UnknownNamespace    channel in a namespace that is not configured (404 / 102)
@@ -75,6 +77,24 @@ class WebSocketError(PeerError):
     """An RFC 6455 / RFC 7692 violation; ``close_code`` is the code to close with."""
 
     close_code = int(CloseCode.PROTOCOL_ERROR)
+
+
+class NotFound(PeerError):
+    """No endpoint at this path."""
+
+    http_status = 404
+    error_code = int(ErrorCode.METHOD_NOT_FOUND)
+
+
+class MethodNotAllowed(PeerError):
+    """The endpoint exists but not for this method; ``headers`` carries ``Allow``."""
+
+    http_status = 405
+    error_code = int(ErrorCode.METHOD_NOT_FOUND)
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.headers = [("allow", allow)]
 
 
 class Unauthorized(PeerError):

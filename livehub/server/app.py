@@ -17,7 +17,7 @@ from functools import partial
 
 from livehub.codes import Disconnect
 from livehub.core.hub import Hub
-from livehub.errors import BadRequest, LivehubError
+from livehub.errors import LivehubError, MethodNotAllowed, NotFound
 from livehub.server import pages
 from livehub.server.api import publish_endpoint
 from livehub.server.context import ServerContext, ServerSettings
@@ -30,14 +30,6 @@ from livehub.wire.payload import PayloadKind
 log = logging.getLogger(__name__)
 
 Endpoint = Callable[[ServerContext, Request, HttpConnection], Awaitable[Response | None]]
-
-
-class _NotFound(LivehubError):
-    http_status = 404
-
-
-class _MethodNotAllowed(LivehubError):
-    http_status = 405
 
 
 @dataclass(eq=False)
@@ -75,12 +67,11 @@ class App:
             return self._preflight
         found = self.routes.get(request.path)
         if found is None:
-            raise _NotFound(f"no such endpoint: {request.path}")
+            raise NotFound(f"no such endpoint: {request.path}")
         methods, endpoint = found
         if request.method not in methods:
-            exc = _MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
-            exc.headers = [("allow", ", ".join(sorted(methods)))]  # type: ignore[attr-defined]
-            raise exc
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}",
+                                   allow=", ".join(sorted(methods)))
         return partial(endpoint, self.ctx)
 
     # -- CORS ----------------------------------------------------------------------------------
@@ -100,7 +91,7 @@ class App:
 
     async def _preflight(self, request: Request, http: HttpConnection) -> Response:
         if request.path not in self.routes:
-            raise _NotFound(f"no such endpoint: {request.path}")
+            raise NotFound(f"no such endpoint: {request.path}")
         response = Response(204, content_type="text/plain")
         if request.headers.get("origin") and self.cors_headers(request):
             response.headers += [
@@ -199,8 +190,6 @@ class App:
 
 async def health_endpoint(ctx: ServerContext, request: Request,
                           http: HttpConnection) -> Response:
-    if request.arg("verbose") not in (None, "0", "1"):
-        raise BadRequest("verbose must be 0 or 1")
     return Response.json({"status": "ok", "connections": len(ctx.connections),
                           "channels": ctx.hub.channel_count(),
                           "publications": ctx.hub.publications,
