@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from livehub.core.broker import BrokerHandler, HistoryResult, Publication
@@ -66,6 +67,8 @@ from livehub.wire.payload import PayloadKind
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "broker unavailable: cannot reach Redis, try again later"
+FILL_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0)
+"""Seconds between attempts to fill a gap from history while Redis is unreachable."""
 
 
 def new_epoch() -> str:
@@ -116,6 +119,7 @@ class RedisBroker:
         self._publish_sha = self.client.register_script(PUBLISH).sha
         self._link = PubSubLink(client, fixed=(self.keys.control,),
                                 on_message=self._on_message, on_subscribed=self._on_subscribed,
+                                on_reconnected=self._on_reconnected,
                                 ping_interval=ping_interval, subscribe_timeout=subscribe_timeout)
         self.fills = 0
         """Fills started (a gap in live delivery or a re-subscription after a reconnect)."""
@@ -270,9 +274,13 @@ class RedisBroker:
         args: list[str | int] = [size, history_ms, meta_seconds, new_epoch(),
                 "" if since is None else since.epoch, 0 if since is None else since.offset,
                 -1 if limit is None else limit]
+        keys = [self.keys.meta(channel), self.keys.history(channel)]
         try:
-            reply = await self._history(
-                keys=[self.keys.meta(channel), self.keys.history(channel)], args=args)
+            try:
+                reply = await self._history(keys=keys, args=args)
+            except RedisConnectionError:
+                # a pooled connection that Redis closed: reads are safe to send again, once
+                reply = await self._history(keys=keys, args=args)
         except ResponseError:
             raise
         except (RedisError, OSError) as exc:
@@ -339,6 +347,14 @@ class RedisBroker:
         assert self._handler is not None
         self._handler.on_publication(pub)
 
+    async def _on_reconnected(self) -> None:
+        """Redis came back: pooled command connections are likely dead, drop the idle ones
+        so the next publish or fill does not fail on one."""
+        try:
+            await self.client.connection_pool.disconnect(inuse_connections=False)
+        except (RedisError, OSError) as exc:
+            log.debug("dropping pooled connections failed: %s", exc)
+
     def _on_subscribed(self, topic: bytes, resubscribed: bool) -> None:
         found = self._topics.get(topic)
         if found is None or not found[1] or not resubscribed:
@@ -359,18 +375,19 @@ class RedisBroker:
         """Deliver what live delivery missed after ``since``, then the queued messages."""
         found: list[Publication] = []
         try:
-            meta = math.ceil(self._meta_ttl) if self._meta_ttl > 0 else 0
-            result = await self._read(chan.name, since, None, size=-1, history_ms=0,
-                                      meta_seconds=meta)
-            found.extend(result.publications)
-            if result.top.epoch != since.epoch and result.top.offset > 0:
-                # the stream was lost and started again: deliver the new epoch from its start
-                newer = await self._read(chan.name, StreamPosition(result.top.epoch, 0), None,
-                                         size=-1, history_ms=0, meta_seconds=meta)
-                found.extend(newer.publications)
-        except LivehubError as exc:
-            log.warning("could not fill the gap of channel %r from history: %s",
-                        chan.name, exc.message)
+            for delay in (*FILL_DELAYS, None):
+                try:
+                    found = await self._missed(chan.name, since)
+                    break
+                except LivehubError as exc:
+                    if delay is None:
+                        log.error("could not fill the gap of channel %r from history (%s): "
+                                  "local subscribers will be told they missed publications",
+                                  chan.name, exc.message)
+                        break
+                    await asyncio.sleep(delay)
+                    if self._chans.get(chan.name) is not chan:
+                        return
         except CodecError as exc:
             log.error("malformed history of channel %r: %s", chan.name, exc)
         finally:
@@ -383,6 +400,20 @@ class RedisBroker:
                     and pub.position.offset <= last.offset):
                 continue
             self._deliver(chan, pub)
+
+
+    async def _missed(self, channel: str, since: StreamPosition) -> list[Publication]:
+        """Publications after ``since``; if the stream was lost and started again, those of
+        the new epoch from its start."""
+        meta = math.ceil(self._meta_ttl) if self._meta_ttl > 0 else 0
+        result = await self._read(channel, since, None, size=-1, history_ms=0,
+                                  meta_seconds=meta)
+        found = list(result.publications)
+        if result.top.epoch != since.epoch and result.top.offset > 0:
+            newer = await self._read(channel, StreamPosition(result.top.epoch, 0), None,
+                                     size=-1, history_ms=0, meta_seconds=meta)
+            found.extend(newer.publications)
+        return found
 
 
 def _text(value: bytes | str) -> str:

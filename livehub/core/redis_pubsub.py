@@ -11,8 +11,9 @@ A reader task owns the connection: it reads messages and confirmations and hands
 owner's callbacks in the order Redis sent them (Redis keeps publish order per connection).  When
 the connection breaks (or stays silent for three ping intervals), waiters fail with
 ``Unavailable``; the task reconnects with exponential backoff and jitter, subscribes every
-wanted topic again, and reports each confirmation through ``on_subscribed(topic, resubscribed)``
-so the owner can fill what it missed while disconnected.  redis-py's own retries are off on the
+wanted topic again, calls ``on_reconnected`` before reading the confirmations, and reports
+each confirmation through ``on_subscribed(topic, resubscribed)`` so the owner can fill what it
+missed while disconnected.  redis-py's own retries are off on the
 client this uses (see ``redis.connect``); reconnection is done here only.
 """
 
@@ -22,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -43,12 +44,14 @@ class PubSubLink:
     def __init__(self, client: Redis, *, fixed: Iterable[bytes],
                  on_message: Callable[[bytes, bytes], None],
                  on_subscribed: Callable[[bytes, bool], None],
+                 on_reconnected: Callable[[], Awaitable[None]] | None = None,
                  ping_interval: float = 5.0, subscribe_timeout: float = 5.0,
                  min_backoff: float = 0.05, max_backoff: float = 2.0) -> None:
         self._client = client
         self._fixed = tuple(fixed)
         self._on_message = on_message
         self._on_subscribed = on_subscribed
+        self._on_reconnected = on_reconnected
         self._ping_interval = ping_interval
         self._subscribe_timeout = subscribe_timeout
         self._min_backoff = min_backoff
@@ -154,6 +157,8 @@ class PubSubLink:
                 if self.connects > 1:
                     log.warning("reconnected to Redis pub/sub; subscribing %d channel topics "
                                 "again", len(self._wanted))
+                    if self._on_reconnected is not None:
+                        await self._on_reconnected()
                 delay = self._min_backoff
                 await self._read(pubsub)
             except (RedisError, OSError) as exc:
