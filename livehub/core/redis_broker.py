@@ -159,6 +159,7 @@ class RedisBroker:
     # -- subscriptions -------------------------------------------------------------------------
 
     async def subscribe(self, channel: str) -> None:
+        """Subscribe (idempotent); a subscribe that raises leaves nothing subscribed."""
         chan = self._chans.get(channel)
         if chan is None:
             chan = _Chan(channel, (self.keys.pub_topic(channel),
@@ -166,7 +167,11 @@ class RedisBroker:
             self._chans[channel] = chan
             self._topics[chan.topics[0]] = (chan, True)
             self._topics[chan.topics[1]] = (chan, False)
-        await self._link.add(chan.topics)
+        try:
+            await self._link.add(chan.topics)
+        except BaseException:
+            await self.unsubscribe(channel)
+            raise
 
     async def unsubscribe(self, channel: str) -> None:
         chan = self._chans.pop(channel, None)

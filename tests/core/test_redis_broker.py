@@ -159,6 +159,7 @@ async def test_redis_down_fails_fast_and_recovers_with_a_new_epoch(
             await asyncio.sleep(0.01)
     with pytest.raises(Unavailable):
         await a.subscribe("new-while-down")
+    assert not a._link.wants(a.keys.pub_topic("new-while-down"))  # nothing left behind
     own_redis.start()
     assert await a.wait_connected(10)
     after = await b.publish("r", b"after", PayloadKind.TEXT, options=OPTS)
