@@ -6,6 +6,8 @@ Tests that restart Redis get their own ``redis-server``; the others share the se
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -211,3 +213,27 @@ async def test_history_entries_expire_by_age_while_publishing(nodes: NodeFactory
     assert not res.recovered and [p.data for p in res.publications] == [b"3"]
     ttl = await admin.pttl(node.keys.history("age"))
     assert 0 < ttl <= 300
+
+
+async def test_frozen_redis_fails_within_the_timeout(
+        nodes: NodeFactory, own_redis: RedisServer) -> None:
+    """A Redis that accepts connections but never answers (stopped process, partition)."""
+    node = await nodes(own_redis)
+    await node.publish("z", b"1", PayloadKind.TEXT, options=OPTS)
+    assert own_redis.proc is not None
+    os.kill(own_redis.proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(Unavailable):
+            await node.publish("z", b"2", PayloadKind.TEXT, options=OPTS)
+        assert time.monotonic() - started < 2.5  # redis_timeout is 1 s here
+    finally:
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                pos = await node.publish("z", b"3", PayloadKind.TEXT, options=OPTS)
+                break
+            except Unavailable:
+                await asyncio.sleep(0.1)
+    assert pos.offset >= 2  # "2" may be stored after all: a timed-out publish is unknown
