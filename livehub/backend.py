@@ -24,7 +24,9 @@ class BrokerSettings:
     broker: str = "memory"
     """``memory`` (one process, nothing else needed) or ``redis`` (many processes/machines)."""
     redis_url: str = "redis://127.0.0.1:6379/0"
-    """``redis://[user:password@]host:port/db``, ``rediss://`` for TLS, or ``unix://path``."""
+    """``redis://[user:password@]host:port/db``, ``rediss://`` for TLS, or ``unix://path``;
+    several comma-separated URLs spread channels over those Redis instances (consistent
+    hashing, ``livehub.core.redis_shards``)."""
     redis_password: str | None = None
     """Password (overrides one in the URL; keeps it out of the URL and logs)."""
     redis_username: str | None = None
@@ -62,7 +64,13 @@ class BrokerSettings:
         if self.broker == "memory":
             return "broker: memory (one process)"
         workers = f", {self.workers} workers" if self.workers > 1 else ""
-        return f"broker: redis at {redacted(self.redis_url)}, prefix {self.redis_prefix!r}{workers}"
+        urls = ", ".join(redacted(url) for url in self.redis_urls)
+        return f"broker: redis at {urls}, prefix {self.redis_prefix!r}{workers}"
+
+    @property
+    def redis_urls(self) -> list[str]:
+        """The Redis instances (more than one: channels are sharded over them)."""
+        return [url.strip() for url in self.redis_url.split(",") if url.strip()]
 
 
 def redacted(url: str) -> str:
@@ -90,10 +98,35 @@ def build(settings: BrokerSettings) -> tuple[Broker, PresenceManager]:
     except ImportError as exc:
         raise ConfigError(f"broker = redis needs the redis package ({exc.name} is missing): "
                           "pip install 'livehub[redis]'") from None
-    client = connect(RedisOptions(
-        url=settings.redis_url, password=settings.redis_password,
-        username=settings.redis_username, tls_ca=settings.redis_tls_ca,
-        tls_cert=settings.redis_tls_cert, tls_key=settings.redis_tls_key,
-        tls_verify=settings.redis_tls_verify, timeout=settings.redis_timeout))
-    broker = RedisBroker(client, prefix=settings.redis_prefix)
-    return broker, RedisPresence(client, prefix=settings.redis_prefix)
+    from livehub.core.redis_shards import (  # noqa: PLC0415 - needs redis too
+        ShardedRedisBroker,
+        ShardedRedisPresence,
+    )
+
+    urls = settings.redis_urls
+    if not urls:
+        raise ConfigError("redis_url is empty")
+    brokers: list[RedisBroker] = []
+    presences: list[RedisPresence] = []
+    for url in urls:
+        client = connect(RedisOptions(
+            url=url, password=settings.redis_password,
+            username=settings.redis_username, tls_ca=settings.redis_tls_ca,
+            tls_cert=settings.redis_tls_cert, tls_key=settings.redis_tls_key,
+            tls_verify=settings.redis_tls_verify, timeout=settings.redis_timeout))
+        brokers.append(RedisBroker(client, prefix=settings.redis_prefix))
+        presences.append(RedisPresence(client, prefix=settings.redis_prefix))
+    if len(urls) == 1:
+        return brokers[0], presences[0]
+    names = [shard_name(url) for url in urls]
+    return ShardedRedisBroker(brokers, names), ShardedRedisPresence(presences, names)
+
+
+def shard_name(url: str) -> str:
+    """A shard's name on the hash ring: its address without scheme or credentials, so the
+    ring stays the same when passwords or TLS settings change."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    db = parts.path.strip("/") or "0"
+    return f"{parts.hostname}:{parts.port or 6379}/{db}"

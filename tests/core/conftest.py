@@ -19,7 +19,8 @@ from ..redis_server import RedisServer
 
 BrokerFactory = Callable[[], Awaitable[Broker]]
 PresenceFactory = Callable[[], Awaitable[PresenceManager]]
-KINDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+KINDS = ["memory", pytest.param("redis", marks=pytest.mark.redis),
+         pytest.param("redis-shards", marks=pytest.mark.redis)]
 
 
 @pytest.fixture(scope="session")
@@ -30,10 +31,27 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
-def redis_broker(url: str, prefix: str) -> Broker:
-    from livehub.core.redis import RedisBroker, RedisOptions, connect
+@pytest.fixture(scope="session")
+def redis_server_2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A second Redis, for sharding."""
+    server = RedisServer(tmp_path_factory.mktemp("redis2"))
+    server.start()
+    yield server
+    server.stop()
 
-    return RedisBroker(connect(RedisOptions(url=url)), prefix=prefix, ping_interval=1.0)
+
+def redis_urls(request: pytest.FixtureRequest, kind: str) -> list[str]:
+    servers = ["redis_server"] + (["redis_server_2"] if kind == "redis-shards" else [])
+    return [request.getfixturevalue(name).url for name in servers]
+
+
+def redis_broker(urls: list[str], prefix: str) -> Broker:
+    from livehub.core.redis import RedisBroker, RedisOptions, connect
+    from livehub.core.redis_shards import ShardedRedisBroker
+
+    shards = [RedisBroker(connect(RedisOptions(url=url)), prefix=prefix, ping_interval=1.0)
+              for url in urls]
+    return shards[0] if len(shards) == 1 else ShardedRedisBroker(shards, urls)
 
 
 @pytest.fixture(params=KINDS)
@@ -41,7 +59,7 @@ async def broker_factory(request: pytest.FixtureRequest) -> AsyncIterator[Broker
     """Makes brokers of one implementation that share one store (several 'nodes').
 
     Memory: the same broker every time (one process has one node).  Redis: a new broker (a
-    new node) on the same Redis and prefix every time.
+    new node) on the same Redis and prefix every time; ``redis-shards``: over two Redis.
     """
     made: list[Broker] = []
     kind = request.param
@@ -51,8 +69,7 @@ async def broker_factory(request: pytest.FixtureRequest) -> AsyncIterator[Broker
         if kind == "memory":
             broker: Broker = MemoryBroker() if not made else made[0]
         else:
-            server: RedisServer = request.getfixturevalue("redis_server")
-            broker = redis_broker(server.url, prefix)
+            broker = redis_broker(redis_urls(request, kind), prefix)
         made.append(broker)
         return broker
 
@@ -72,11 +89,15 @@ async def presence_factory(request: pytest.FixtureRequest) -> AsyncIterator[Pres
         if request.param == "memory":
             return shared
         from livehub.core.redis import RedisOptions, RedisPresence, connect
+        from livehub.core.redis_shards import ShardedRedisPresence
 
-        server: RedisServer = request.getfixturevalue("redis_server")
-        client = connect(RedisOptions(url=server.url))
-        clients.append(client)
-        return RedisPresence(client, prefix=prefix)
+        urls = redis_urls(request, request.param)
+        shards = []
+        for url in urls:
+            client = connect(RedisOptions(url=url))
+            clients.append(client)
+            shards.append(RedisPresence(client, prefix=prefix))
+        return shards[0] if len(shards) == 1 else ShardedRedisPresence(shards, urls)
 
     yield make
     for client in clients:
