@@ -112,6 +112,7 @@ class RedisBroker:
         self._chans: dict[str, _Chan] = {}
         self._topics: dict[bytes, tuple[_Chan, bool]] = {}
         self._queue: deque[_Command] = deque()
+        self._inflight: list[_Command] = []
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._fills: set[asyncio.Task[None]] = set()
@@ -127,6 +128,8 @@ class RedisBroker:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self, handler: BrokerHandler) -> None:
+        if self._sender is not None:
+            raise RuntimeError("broker already started")
         self._handler = handler
         self._sender = asyncio.get_running_loop().create_task(self._send_forever())
         if not await self._link.start(self._connect_wait):
@@ -142,10 +145,11 @@ class RedisBroker:
             self._sender = None
         for task in list(self._fills):
             task.cancel()
-        while self._queue:
-            cmd = self._queue.popleft()
+        for cmd in (*self._inflight, *self._queue):
             if not cmd.future.done():
                 cmd.future.set_exception(Unavailable("broker closed"))
+        self._inflight = []
+        self._queue.clear()
         await self.client.aclose()
 
     @property
@@ -226,8 +230,8 @@ class RedisBroker:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                batch = [self._queue.popleft()
-                         for _ in range(min(self._max_batch, len(self._queue)))]
+                batch = self._inflight = [self._queue.popleft()
+                                          for _ in range(min(self._max_batch, len(self._queue)))]
                 try:
                     replies = await self._execute([cmd.args for cmd in batch])
                 except (RedisError, OSError) as exc:
@@ -269,9 +273,15 @@ class RedisBroker:
     async def history(self, channel: str, *, options: ChannelOptions,
                       since: StreamPosition | None = None, limit: int | None = None
                       ) -> HistoryResult:
-        return await self._read(channel, since, limit, size=options.history_size,
-                                history_ms=ttl_ms(options.history_ttl),
-                                meta_seconds=self._meta_seconds(options))
+        result = await self._read(channel, since, limit, size=options.history_size,
+                                  history_ms=ttl_ms(options.history_ttl),
+                                  meta_seconds=self._meta_seconds(options))
+        chan = self._chans.get(channel)
+        if chan is not None and chan.last is None and chan.queue is None:
+            # Nothing delivered live yet: whoever subscribed has seen up to the top, so from
+            # here on a gap in live delivery (a reconnect) is detected and filled.
+            chan.last = result.top
+        return result
 
     async def _read(self, channel: str, since: StreamPosition | None, limit: int | None, *,
                     size: int, history_ms: int, meta_seconds: int) -> HistoryResult:

@@ -206,7 +206,14 @@ class PubSubLink:
 
     def _confirm(self, topic: bytes) -> None:
         if topic not in self._wanted and topic not in self._fixed:
-            return  # removed while the confirmation was in flight
+            # removed while the confirmation was in flight (or while subscribing again after
+            # a reconnect, when remove could not send UNSUBSCRIBE): drop it now
+            self._sent.discard(topic)
+            pubsub = self._pubsub
+            if pubsub is not None:
+                pending: asyncio.Future[Any] = asyncio.ensure_future(pubsub.unsubscribe(topic))
+                pending.add_done_callback(_ignore_failure)
+            return
         self._confirmed.add(topic)
         resubscribed = topic in self._ever_confirmed
         self._ever_confirmed.add(topic)
@@ -214,3 +221,8 @@ class PubSubLink:
             if not fut.done():
                 fut.set_result(None)
         self._on_subscribed(topic, resubscribed)
+
+
+def _ignore_failure(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.debug("unsubscribe failed: %s", done.exception())
