@@ -166,6 +166,9 @@ class PubSubLink:
                     log.warning("Redis pub/sub connection lost: %s", exc)
                 else:
                     log.debug("Redis pub/sub connect failed: %s", exc)
+            except Exception:
+                # a bug here must not end the reader: log it and connect again
+                log.exception("Redis pub/sub reader failed; reconnecting")
             finally:
                 self._down()
                 with contextlib.suppress(RedisError, OSError):
