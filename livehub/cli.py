@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 
 from livehub import __version__
+from livehub.backend import build as build_backend
 from livehub.config import Config, add_arguments, describe, load
 from livehub.core.hub import Hub
-from livehub.core.memory import MemoryBroker
 from livehub.errors import ConfigError
 from livehub.server.app import App
 
@@ -20,13 +21,14 @@ log = logging.getLogger("livehub")
 
 
 def build_app(config: Config) -> App:
-    hub = Hub(MemoryBroker(), config.namespaces)
+    broker, _presence = build_backend(config.broker)
+    hub = Hub(broker, config.namespaces)
     return App.create(hub, config.server)
 
 
-async def serve(config: Config) -> None:
+async def serve(config: Config, sock: socket.socket | None = None) -> None:
     app = build_app(config)
-    await app.start()
+    await app.start(sock)
     for line in describe(config):
         log.info("%s", line.replace(f":{config.server.port}/", f":{app.port}/"))
     stop = asyncio.Event()
@@ -38,13 +40,26 @@ async def serve(config: Config) -> None:
     await app.stop()
 
 
-def _run(coro_config: Config) -> None:
+def _run(coro_config: Config, sock: socket.socket | None = None) -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(coro_config))
+        asyncio.run(serve(coro_config, sock))
     else:
-        uvloop.run(serve(coro_config))
+        uvloop.run(serve(coro_config, sock))
+
+
+def run(config: Config, sock: socket.socket | None = None) -> int:
+    """Serve one process until SIGINT/SIGTERM (on ``sock`` if given); the exit code."""
+    try:
+        _run(config, sock)
+    except ConfigError as exc:
+        print(f"livehub: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"livehub: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,9 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=config.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        _run(config)
-    except OSError as exc:
-        print(f"livehub: cannot start: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    if config.broker.workers > 1:
+        from livehub.workers import supervise
+        try:
+            return supervise(config)
+        except OSError as exc:
+            print(f"livehub: cannot start: {exc}", file=sys.stderr)
+            return 1
+    return run(config)

@@ -16,6 +16,17 @@ comma-separated).  The default channel options use ``LIVEHUB_<OPTION>`` and ``--
 
     [namespaces.chat]     # chat:room1, chat:room2...
     client_publish = true
+
+    [broker]              # livehub.backend.BrokerSettings
+    broker = "redis"      # "memory" (default, one process) or "redis"
+    redis_url = "rediss://redis.internal:6380/0"   # rediss:// = TLS
+    redis_password = "secret"                      # or in the URL
+    redis_tls_ca = "/etc/ssl/redis-ca.pem"         # also redis_tls_cert, redis_tls_key
+    workers = 4           # processes sharing the port (SO_REUSEPORT); needs broker = "redis"
+
+The ``[broker]`` settings follow the same rule: ``LIVEHUB_BROKER``, ``LIVEHUB_REDIS_URL``,
+``LIVEHUB_REDIS_PASSWORD``, ``LIVEHUB_WORKERS``... and ``--broker``, ``--redis-url``,
+``--workers``...
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from livehub.backend import BrokerSettings
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.errors import ConfigError
 from livehub.server.context import ServerSettings
@@ -44,10 +56,12 @@ class Config:
     namespaces: Namespaces = field(default_factory=Namespaces)
     log_level: str = "INFO"
     api_key_generated: bool = False
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
 
 
 _SERVER_FIELDS = {f.name: f for f in dataclasses.fields(ServerSettings)}
 _CHANNEL_FIELDS = {f.name: f for f in dataclasses.fields(ChannelOptions)}
+_BROKER_FIELDS = {f.name: f for f in dataclasses.fields(BrokerSettings)}
 
 
 def _field_kind(f: dataclasses.Field[Any]) -> str:
@@ -111,7 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags for every setting (all default to None: unset)."""
     parser.add_argument("--config", help="TOML config file (env LIVEHUB_CONFIG)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (env LIVEHUB_LOG_LEVEL)")
-    for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS):
+    for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS, _BROKER_FIELDS):
         for name, f in fields.items():
             flag = "--" + name.replace("_", "-")
             kind = _field_kind(f)
@@ -138,15 +152,18 @@ def load(args: argparse.Namespace | None = None,
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        unknown = set(data) - {"server", "channels", "namespaces", "log"}
+        unknown = set(data) - {"server", "channels", "namespaces", "log", "broker"}
         if unknown:
             raise ConfigError(f"{path}: unknown sections {sorted(unknown)}")
     server: dict[str, object] = {}
     channels: dict[str, object] = {}
     _apply(server, _SERVER_FIELDS, _table(data, "server"), "[server]")
     _apply(channels, _CHANNEL_FIELDS, _table(data, "channels"), "[channels]")
+    broker: dict[str, object] = {}
+    _apply(broker, _BROKER_FIELDS, _table(data, "broker"), "[broker]")
     for name, fields, target in (("server", _SERVER_FIELDS, server),
-                                 ("channels", _CHANNEL_FIELDS, channels)):
+                                 ("channels", _CHANNEL_FIELDS, channels),
+                                 ("broker", _BROKER_FIELDS, broker)):
         from_env = {k: env[ENV_PREFIX + k.upper()] for k in fields
                     if ENV_PREFIX + k.upper() in env}
         _apply(target, fields, from_env, "environment")
@@ -173,8 +190,12 @@ def load(args: argparse.Namespace | None = None,
         raise ConfigError(f"server settings: {exc}") from None
     if not 0 <= settings.port <= 65535:
         raise ConfigError(f"port must be 0-65535, not {settings.port}")
+    try:
+        broker_settings = BrokerSettings(**broker)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ConfigError(f"broker settings: {exc}") from None
     return Config(settings, Namespaces(_options(channels, "[channels]"), namespaces),
-                  log_level, generated)
+                  log_level, generated, broker=broker_settings)
 
 
 def _options(values: Mapping[str, object], where: str) -> ChannelOptions:
@@ -188,7 +209,8 @@ def describe(config: Config) -> Sequence[str]:
     """Human lines about the effective configuration (for the start-up log)."""
     s = config.server
     lines = [f"listening on http://{s.host}:{s.port}/",
-             f"namespaces: {', '.join(sorted(config.namespaces.namespaces)) or '(none)'}"]
+             f"namespaces: {', '.join(sorted(config.namespaces.namespaces)) or '(none)'}",
+             config.broker.describe()]
     if s.insecure_api:
         lines.append("WARNING: insecure_api is on: the server API accepts calls without a key")
     elif config.api_key_generated:

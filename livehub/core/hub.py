@@ -21,6 +21,13 @@ the same offset check, so nothing is lost or duplicated across the switch.
 The hub's position of a channel is the position of the last publication it delivered (or the
 history top read when the first local subscriber arrived); shared encodings that carry a
 cursor (SSE ``id:``) take it from there, which is exact for every subscription in a group.
+
+Lost continuity.  Brokers deliver each channel's offsets in order; a publication of another
+epoch (the store lost the stream, e.g. a Redis restart) or one that skips offsets (a broker that
+could not fill a gap from history) means local subscribers missed something.  The hub then
+writes a reset notice for that channel to each of them, continuing from just before the
+publication, and closes with 3010 those whose wire cannot say it (raw WebSocket): never a
+silent skip.  The same happens when a new subscriber's history read shows a new epoch.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from livehub.codes import DisconnectInfo
+from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.broker import Broker, HistoryResult, ImmediatePublisher, Publication
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.core.presence import ClientInfo
@@ -108,6 +115,8 @@ class Hub:
         self._release_delay = release_delay
         self.deliveries = 0
         self.publications = 0
+        self.resets = 0
+        """Times local subscribers were told that continuity of a channel was lost."""
         self._publish_now = broker.publish_now if isinstance(broker, ImmediatePublisher) else None
         self._tasks: set[asyncio.Task[StreamPosition]] = set()
         self.join_leave_listeners: list[JoinLeaveListener] = []
@@ -162,9 +171,12 @@ class Hub:
             return
         position = pub.position
         current = self._positions.get(pub.channel)
-        if (current is not None and current.epoch == position.epoch
-                and position.offset <= current.offset):
-            return  # already delivered (e.g. seen through history first)
+        if current is not None:
+            if current.epoch == position.epoch and position.offset <= current.offset:
+                return  # already delivered (e.g. seen through history first)
+            if current.epoch != position.epoch or position.offset != current.offset + 1:
+                self._continuity_lost(pub.channel, state,
+                                      StreamPosition(position.epoch, position.offset - 1))
         self._positions[pub.channel] = position
         self.publications += 1
         positions = self._positions
@@ -176,6 +188,30 @@ class Hub:
         if state.pending:
             for sub in list(state.pending):
                 self._deliver_pending(sub, pub)
+
+    def _continuity_lost(self, name: str, state: _Channel, position: StreamPosition) -> None:
+        """Tell every local subscriber of ``name`` that it missed publications and now
+        continues from ``position`` (see "Lost continuity" above)."""
+        log.warning("channel %r: continuity lost, resetting local subscribers to %s:%d",
+                    name, position.epoch, position.offset)
+        self.resets += 1
+        self._positions[name] = position
+        for variant, subscribers in list(state.groups.items()):
+            notice = variant.encode_reset((name,), self._positions)
+            for subscriber in list(subscribers):
+                if notice:
+                    subscriber.write(notice)
+                else:
+                    subscriber.close(Disconnect.INSUFFICIENT_STATE)
+        for sub in list(state.pending):
+            if sub.buffer is not None or sub.closed:
+                continue  # still catching up: it compares history with its own cursor
+            sub.positions[name] = position
+            notice = sub.variant.encode_reset((name,), sub.positions)
+            if notice:
+                sub.subscriber.write(notice)
+            else:
+                sub.subscriber.close(Disconnect.INSUFFICIENT_STATE)
 
     # -- subscribing -----------------------------------------------------------------------
 
@@ -238,8 +274,10 @@ class Hub:
         resets: list[str] = []
         for name, result in zip(sub.channels, results, strict=True):
             hub_pos = self._positions.get(name)
-            if hub_pos is None or hub_pos.epoch != result.top.epoch:
+            if hub_pos is None:
                 self._positions[name] = result.top
+            elif hub_pos.epoch != result.top.epoch:
+                self._continuity_lost(name, self._channels[name], result.top)
             start = since.get(name)
             if start is None:
                 sub.positions[name] = result.top

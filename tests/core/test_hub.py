@@ -179,3 +179,69 @@ async def test_failed_broker_subscribe_is_retried_by_the_next_subscriber(hub: Hu
     await hub.subscribe(f, TagVariant(), ["a"])
     await hub.publish("a", b"ok", PayloadKind.TEXT)
     assert f.writes[-1] == b"a:1:ok" and calls == 2
+
+
+class SilentVariant(TagVariant):
+    """A wire that cannot carry a reset notice (like raw WebSocket messages)."""
+
+    def encode_reset(self, channels: Sequence[str],
+                     positions: Mapping[str, StreamPosition]) -> bytes:
+        return b""
+
+
+def _pub(channel: str, epoch: str, offset: int, data: bytes) -> Publication:
+    return Publication(channel, data, PayloadKind.TEXT, StreamPosition(epoch, offset))
+
+
+async def test_new_epoch_in_live_delivery_is_announced_not_skipped(hub: Hub) -> None:
+    """A broker whose store lost the stream delivers a new epoch: subscribers are told."""
+    v = TagVariant()
+    f = Fake()
+    await hub.subscribe(f, v, ["a"])
+    await hub.publish("a", b"old", PayloadKind.TEXT)
+    hub.on_publication(_pub("a", "newepoch", 3, b"new"))
+    assert f.writes[-3:] == [b"a:1:old", b"RESET a", b"a:3:new"]
+    assert hub.position("a") == StreamPosition("newepoch", 3)
+    assert hub.resets == 1
+    hub.on_publication(_pub("a", "newepoch", 4, b"next"))
+    assert f.writes[-1] == b"a:4:next" and hub.resets == 1
+
+
+async def test_gap_in_live_delivery_is_announced(hub: Hub) -> None:
+    v = TagVariant()
+    f = Fake()
+    await hub.subscribe(f, v, ["a"])
+    p1 = await hub.publish("a", b"1", PayloadKind.TEXT)
+    hub.on_publication(_pub("a", p1.epoch, 5, b"5"))
+    assert f.writes[-2:] == [b"RESET a", b"a:5:5"]
+    hub.on_publication(_pub("a", p1.epoch, 4, b"old"))  # behind: a duplicate, dropped
+    assert f.writes[-1] == b"a:5:5"
+
+
+async def test_lost_continuity_closes_subscribers_that_cannot_be_told(hub: Hub) -> None:
+    class Closing(Fake):
+        def close(self, info: DisconnectInfo) -> None:
+            super().close(info)
+            self.code = info.code
+            hub.unsubscribe(sub)  # as a real connection does when it closes
+
+    f = Closing()
+    sub = await hub.subscribe(f, SilentVariant(), ["a"])
+    await hub.publish("a", b"1", PayloadKind.TEXT)
+    hub.on_publication(_pub("a", "newepoch", 1, b"x"))
+    assert f.writes == [b"AT a=0", b"a:1:1", b"CLOSED"] and f.code == 3010
+
+
+async def test_new_epoch_seen_by_a_new_subscriber_resets_the_others(hub: Hub) -> None:
+    """History showing another epoch than the hub's position: live subscribers are told."""
+    v = TagVariant()
+    f = Fake()
+    await hub.subscribe(f, v, ["a"])
+    await hub.publish("a", b"1", PayloadKind.TEXT)
+    hub._positions["a"] = StreamPosition("stale", 7)  # as if the store lost the stream
+    f2 = Fake()
+    sub2 = await hub.subscribe(f2, v, ["a"])
+    assert f.writes[-1] == b"RESET a"
+    assert sub2.live and f2.writes == [b"AT a=1"]
+    await hub.publish("a", b"2", PayloadKind.TEXT)
+    assert f.writes[-1] == f2.writes[-1] == b"a:2:2"

@@ -1,0 +1,178 @@
+"""The Lua scripts of the Redis broker and presence: each one runs atomically in Redis.
+
+Positions are assigned here: ``PUBLISH`` increments the channel's offset, appends to the
+history stream and publishes, in one script, so no other client can see an offset without its
+publication or publications out of offset order.  The key layout and message format are in
+``redis_codec``.  Times come from the Redis clock (``TIME``), so every node agrees on ages.
+"""
+
+from __future__ import annotations
+
+# Shared helpers, prepended to the scripts that use them.
+_COMMON = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function int(n)
+  return string.format('%d', n)
+end
+
+-- The stream's epoch, creating the meta hash (with a fresh epoch and offset 0) when Redis
+-- does not have it: a lost meta hash means a lost stream, so history is dropped with it.
+local function ensure_meta(meta, hist, candidate, meta_ttl)
+  local epoch = redis.call('HGET', meta, 'e')
+  if not epoch then
+    epoch = candidate
+    redis.call('DEL', hist)
+    redis.call('HSET', meta, 'e', epoch, 's', 0)
+  end
+  if meta_ttl > 0 then
+    redis.call('EXPIRE', meta, meta_ttl)
+  end
+  return epoch
+end
+
+-- Drop history entries stored at or before cutoff (ms).  Each entry is dropped once, so the
+-- cost is amortised over the publications that stored them.
+local function trim_age(hist, cutoff)
+  local head = redis.call('XRANGE', hist, '-', '+', 'COUNT', 1)
+  if #head == 0 or tonumber(head[1][2][2]) > cutoff then
+    return
+  end
+  while true do
+    local batch = redis.call('XRANGE', hist, '-', '+', 'COUNT', 128)
+    local last = nil
+    for i = 1, #batch do
+      if tonumber(batch[i][2][2]) > cutoff then
+        break
+      end
+      last = i
+    end
+    if last == nil then
+      return
+    end
+    local off = tonumber(string.match(batch[last][1], '^(%d+)'))
+    redis.call('XTRIM', hist, 'MINID', int(off + 1) .. '-0')
+    if last < #batch then
+      return
+    end
+  end
+end
+
+local function trim(hist, size, ttl_ms, now)
+  if size < 0 then
+    return
+  end
+  if size == 0 or ttl_ms <= 0 then
+    redis.call('DEL', hist)
+    return
+  end
+  redis.call('XTRIM', hist, 'MAXLEN', size)
+  trim_age(hist, now - ttl_ms)
+end
+"""
+
+PUBLISH = _COMMON + """
+-- KEYS: meta, hist
+-- ARGV: body, history_size, history_ttl_ms, meta_ttl_s, topic, candidate epoch
+-- Returns {offset, epoch, time_ms}.
+local meta, hist = KEYS[1], KEYS[2]
+local size, ttl_ms = tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = now_ms()
+local epoch = ensure_meta(meta, hist, ARGV[6], tonumber(ARGV[4]))
+local offset = redis.call('HINCRBY', meta, 's', 1)
+local message = int(offset) .. ':' .. epoch .. ':' .. int(now) .. ':' .. ARGV[1]
+if size > 0 and ttl_ms > 0 then
+  redis.call('XADD', hist, 'MAXLEN', size, int(offset) .. '-0', 't', int(now), 'p', message)
+  trim_age(hist, now - ttl_ms)
+  redis.call('PEXPIRE', hist, ttl_ms)
+else
+  redis.call('DEL', hist)
+end
+redis.call('PUBLISH', ARGV[5], message)
+return {offset, epoch, now}
+"""
+
+HISTORY = _COMMON + """
+-- KEYS: meta, hist
+-- ARGV: history_size (-1: do not trim), history_ttl_ms, meta_ttl_s, candidate epoch,
+--       since_epoch ('' for none), since_offset, limit (-1: none)
+-- Returns {epoch, top, messages, first} where first is the offset of the first retained
+-- publication after since (0 if none; only with since).
+local meta, hist = KEYS[1], KEYS[2]
+local now = now_ms()
+local epoch = ensure_meta(meta, hist, ARGV[4], tonumber(ARGV[3]))
+local top = tonumber(redis.call('HGET', meta, 's'))
+trim(hist, tonumber(ARGV[1]), tonumber(ARGV[2]), now)
+local limit = tonumber(ARGV[7])
+local messages = {}
+local entries
+if ARGV[5] == '' then
+  if limit == 0 then
+    entries = {}
+  elseif limit < 0 then
+    entries = redis.call('XRANGE', hist, '-', '+')
+  else
+    local rev = redis.call('XREVRANGE', hist, '+', '-', 'COUNT', limit)
+    entries = {}
+    for i = #rev, 1, -1 do
+      entries[#entries + 1] = rev[i]
+    end
+  end
+  for i = 1, #entries do
+    messages[i] = entries[i][2][4]
+  end
+  return {epoch, top, messages, 0}
+end
+local since = tonumber(ARGV[6])
+if ARGV[5] ~= epoch or since > top then
+  return {epoch, top, messages, 0}
+end
+local start = int(since + 1) .. '-0'
+if limit < 0 then
+  entries = redis.call('XRANGE', hist, start, '+')
+else
+  entries = redis.call('XRANGE', hist, start, '+', 'COUNT', math.max(limit, 1))
+end
+local first = 0
+if #entries > 0 then
+  first = tonumber(string.match(entries[1][1], '^(%d+)'))
+end
+if limit ~= 0 then
+  for i = 1, #entries do
+    messages[i] = entries[i][2][4]
+  end
+end
+return {epoch, top, messages, first}
+"""
+
+PRESENCE_ADD = """
+-- KEYS: presence hash, expiry zset; ARGV: client, info, ttl_ms
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+for i = 1, 2 do
+  if redis.call('PTTL', KEYS[i]) < ttl then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+end
+return 1
+"""
+
+PRESENCE_GET = """
+-- KEYS: presence hash, expiry zset.  Drops expired entries, returns HGETALL of the rest.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+for i = 1, #expired, 500 do
+  redis.call('HDEL', KEYS[1], unpack(expired, i, math.min(i + 499, #expired)))
+end
+if #expired > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+end
+return redis.call('HGETALL', KEYS[1])
+"""

@@ -1,0 +1,152 @@
+"""A cluster on this machine: livehub nodes as separate processes over one real Redis.
+
+Each node is ``python -m livehub serve --port 0 --broker redis --redis-url ...``; its port is
+read from its log.  Nodes and Redis are stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ..redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+API_KEY = "cluster-test-key"
+LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/")
+
+
+class Node:
+    """One livehub process."""
+
+    def __init__(self, name: str, redis_url: str, directory: Path, *extra: str) -> None:
+        self.name = name
+        self.redis_url = redis_url
+        self.log_path = directory / f"node-{name}.log"
+        self.extra = extra
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        env = dict(os.environ, LIVEHUB_API_KEY=API_KEY, PYTHONPATH=str(ROOT))
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "livehub", "serve", "--port", "0",
+                 "--broker", "redis", "--redis-url", self.redis_url, "--no-clock",
+                 "--heartbeat-interval", "0.5", "--redis-timeout", "1", *self.extra],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            text = self.log_path.read_text(errors="replace")
+            found = LISTENING.search(text)
+            if found:
+                self.port = int(found.group(1))
+                return
+            if self.proc.poll() is not None:
+                pytest.fail(f"node {self.name} exited with {self.proc.returncode}:\n{text}")
+            time.sleep(0.02)
+        pytest.fail(f"node {self.name} did not start in {timeout} s:\n"
+                    f"{self.log_path.read_text(errors='replace')}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """Crash the node (SIGKILL by PID)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+    async def publish(self, client: httpx.AsyncClient, channel: str, data: object
+                      ) -> httpx.Response:
+        return await client.post(self.url + "/api/publish",
+                                 json={"channel": channel, "data": data},
+                                 headers={"X-API-Key": API_KEY})
+
+    async def published(self, client: httpx.AsyncClient, channel: str,
+                        data: object) -> dict[str, Any]:
+        r = await self.publish(client, channel, data)
+        assert r.status_code == 200, r.text
+        result: dict[str, Any] = r.json()["result"]
+        return result
+
+
+def start_nodes(redis: RedisServer, directory: Path, names: str, into: list[Node]) -> None:
+    """Start a node per letter of ``names`` (in parallel), appended to ``into`` at once so
+    that whoever owns ``into`` stops them even if one fails to start."""
+    nodes = [Node(name, redis.url, directory) for name in names]
+    into.extend(nodes)
+    for node in nodes:
+        node.start()
+    for node in nodes:
+        node.wait_ready()
+
+
+ClusterFactory = Callable[[str], tuple[RedisServer, list[Node]]]
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path) -> Iterator[ClusterFactory]:
+    """Starts one Redis and a node per letter of ``names``; everything stops at the end."""
+    started: list[tuple[RedisServer, list[Node]]] = []
+
+    def make(names: str) -> tuple[RedisServer, list[Node]]:
+        redis = RedisServer(tmp_path / "redis")
+        nodes: list[Node] = []
+        started.append((redis, nodes))
+        redis.start()
+        start_nodes(redis, tmp_path, names, nodes)
+        return redis, nodes
+
+    yield make
+    for redis, nodes in started:
+        for node in nodes:
+            node.stop()
+        redis.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
+    """Three nodes (A, B, C) over one Redis, shared by a module's tests."""
+    directory = tmp_path_factory.mktemp("cluster")
+    redis = RedisServer(directory / "redis")
+    nodes: list[Node] = []
+    try:
+        redis.start()
+        start_nodes(redis, directory, "ABC", nodes)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+        redis.stop()

@@ -1,0 +1,264 @@
+"""What only the Redis broker has to show: several nodes, publish order, and Redis failures.
+
+Tests that restart Redis get their own ``redis-server``; the others share the session's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from livehub.core.broker import Broker
+from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.hub import Hub
+from livehub.core.presence import ClientInfo
+from livehub.core.redis import RedisBroker, RedisOptions, connect
+from livehub.errors import Unavailable
+from livehub.wire.cursor import StreamPosition
+from livehub.wire.payload import PayloadKind
+
+from ..redis_server import RedisServer
+from .test_broker_contract import Recorder
+from .test_hub import Fake, TagVariant
+
+pytestmark = pytest.mark.redis
+OPTS = ChannelOptions(history_size=100, history_ttl=60)
+NodeFactory = Callable[..., Awaitable[RedisBroker]]
+
+
+@pytest.fixture
+async def nodes(redis_server: RedisServer) -> AsyncIterator[NodeFactory]:
+    """Makes RedisBroker nodes on one Redis and prefix, started with their own ``Recorder``
+    unless ``start`` is False (to start them with a Hub)."""
+    made: list[RedisBroker] = []
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+
+    async def make(server: RedisServer = redis_server, start: bool = True) -> RedisBroker:
+        broker = RedisBroker(connect(RedisOptions(url=server.url, timeout=1.0)),
+                             prefix=prefix, ping_interval=1.0)
+        broker.recorder = Recorder()  # type: ignore[attr-defined]
+        made.append(broker)
+        if start:
+            await broker.start(broker.recorder)  # type: ignore[attr-defined]
+        return broker
+
+    yield make
+    for broker in made:
+        await broker.close()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+def rec(broker: Broker) -> Recorder:
+    recorder: Recorder = broker.recorder  # type: ignore[attr-defined]
+    return recorder
+
+
+async def test_publication_reaches_every_subscribed_node(nodes: NodeFactory) -> None:
+    a, b, c = await nodes(), await nodes(), await nodes()
+    await a.subscribe("news")
+    await b.subscribe("news")
+    for i in range(10):
+        await c.publish("news", str(i).encode(), PayloadKind.TEXT, options=OPTS)
+    await rec(a).wait_for(10)
+    await rec(b).wait_for(10)
+    assert [p.data for p in rec(a).pubs] == [p.data for p in rec(b).pubs] == [
+        str(i).encode() for i in range(10)]
+    assert rec(c).pubs == []
+    ann = ClientInfo("c1", "ann")
+    await c.publish_join("news", ann)
+    await c.publish_control(b"hello nodes")
+    for node in (a, b, c):
+        await rec(node).until(lambda n=node: len(rec(n).controls) == 1)
+    await rec(a).until(lambda: len(rec(a).presence) == 1)
+    assert rec(a).presence == [("join", "news", ann)] and rec(c).presence == []
+
+
+async def test_one_subscription_per_channel_released_on_unsubscribe(
+        nodes: NodeFactory) -> None:
+    a = await nodes()
+    await a.subscribe("x")
+    await a.subscribe("x")
+    admin: Redis = a.client
+    topic = a.keys.pub_topic("x")
+    assert dict(await admin.pubsub_numsub(topic)) == {topic: 1}
+    await a.unsubscribe("x")
+    for _ in range(50):
+        if dict(await admin.pubsub_numsub(topic)) == {topic: 0}:
+            break
+        await asyncio.sleep(0.01)
+    assert dict(await admin.pubsub_numsub(topic)) == {topic: 0}
+
+
+async def test_publish_nowait_keeps_the_order_of_one_connection(
+        redis_server: RedisServer) -> None:
+    """``Hub.publish_nowait`` starts a task per message; they must reach Redis in order."""
+    broker = RedisBroker(connect(RedisOptions(url=redis_server.url)),
+                         prefix=f"t{uuid.uuid4().hex[:10]}", max_batch=7)
+    hub = Hub(broker, Namespaces(OPTS))
+    await broker.start(hub)
+    fake = Fake()
+    await hub.subscribe(fake, TagVariant(), ["chat"])
+    for i in range(300):
+        hub.publish_nowait("chat", str(i).encode(), PayloadKind.TEXT, options=OPTS)
+    async with asyncio.timeout(5):
+        while len(fake.writes) < 301:
+            await asyncio.sleep(0.01)
+    assert fake.writes[1:] == [f"chat:{i + 1}:{i}".encode() for i in range(300)]
+    await broker.close()
+
+
+async def test_missed_messages_are_filled_after_the_pubsub_connection_drops(
+        nodes: NodeFactory) -> None:
+    """Publications made while a node's pub/sub connection is down arrive after it is back,
+    in order and once each, from history."""
+    a, b = await nodes(), await nodes()
+    await a.subscribe("f")
+    await b.publish("f", b"0", PayloadKind.TEXT, options=OPTS)
+    await rec(a).wait_for(1)
+    await b.client.client_kill_filter(_type="pubsub")
+    for i in range(1, 6):
+        await b.publish("f", str(i).encode(), PayloadKind.TEXT, options=OPTS)
+    await rec(a).wait_for(6)
+    await b.publish("f", b"6", PayloadKind.TEXT, options=OPTS)
+    await rec(a).wait_for(7)
+    await asyncio.sleep(0.05)
+    assert [p.position.offset for p in rec(a).pubs] == list(range(1, 8))
+    assert [p.data for p in rec(a).pubs] == [str(i).encode() for i in range(7)]
+    assert a.fills >= 1  # the re-subscription was followed by a history fill
+
+
+async def test_redis_down_fails_fast_and_recovers_with_a_new_epoch(
+        nodes: NodeFactory, own_redis: RedisServer) -> None:
+    a = await nodes(own_redis)
+    b = await nodes(own_redis)
+    await a.subscribe("r")
+    before = await b.publish("r", b"before", PayloadKind.TEXT, options=OPTS)
+    await rec(a).wait_for(1)
+    own_redis.kill()
+    started = time.monotonic()
+    with pytest.raises(Unavailable) as exc_info:
+        await b.publish("r", b"lost", PayloadKind.TEXT, options=OPTS)
+    assert time.monotonic() - started < 1.0
+    assert exc_info.value.http_status == 503 and "Redis" in exc_info.value.message
+    with pytest.raises(Unavailable):
+        await b.history("r", options=OPTS, since=before)
+    async with asyncio.timeout(5):
+        while a.connected:
+            await asyncio.sleep(0.01)
+    with pytest.raises(Unavailable):
+        await a.subscribe("new-while-down")
+    assert not a._link.wants(a.keys.pub_topic("new-while-down"))  # nothing left behind
+    own_redis.start()
+    assert await a.wait_connected(10)
+    after = await b.publish("r", b"after", PayloadKind.TEXT, options=OPTS)
+    assert after.epoch != before.epoch and after.offset == 1
+    await rec(a).wait_for(2)
+    assert [p.data for p in rec(a).pubs] == [b"before", b"after"]
+    res = await b.history("r", options=OPTS, since=before)
+    assert not res.recovered and res.top == after
+    await a.subscribe("new-after")
+
+
+async def test_hub_over_redis_announces_a_lost_stream(
+        nodes: NodeFactory, own_redis: RedisServer) -> None:
+    """Subscribers of a node are told (reset) when Redis lost the stream, never skipped."""
+    node = await nodes(own_redis, start=False)
+    hub = Hub(node, Namespaces(OPTS))
+    await node.start(hub)
+    fake = Fake()
+    await hub.subscribe(fake, TagVariant(), ["s"])
+    await hub.publish("s", b"1", PayloadKind.TEXT)
+    own_redis.kill()
+    own_redis.start()
+    assert await node.wait_connected(10)
+    async with asyncio.timeout(5):
+        while True:  # the pub/sub link may not have noticed yet: publish until delivered
+            await asyncio.sleep(0.05)
+            try:
+                await hub.publish("s", b"2", PayloadKind.TEXT)
+            except Unavailable:
+                continue
+            break
+        while b"s:1:2" not in fake.writes:
+            await asyncio.sleep(0.01)
+    assert fake.writes[:2] == [b"AT s=0", b"s:1:1"]
+    assert fake.writes[2] == b"RESET s" and fake.writes[-1] == b"s:1:2"
+    assert hub.resets >= 1
+
+
+async def test_history_entries_expire_by_age_while_publishing(nodes: NodeFactory) -> None:
+    node = await nodes()
+    opts = ChannelOptions(history_size=100, history_ttl=0.3)
+    first = await node.publish("age", b"1", PayloadKind.TEXT, options=opts)
+    await node.publish("age", b"2", PayloadKind.TEXT, options=opts)
+    await asyncio.sleep(0.4)
+    await node.publish("age", b"3", PayloadKind.TEXT, options=opts)
+    admin: Redis = node.client
+    assert await admin.xlen(node.keys.history("age")) == 1
+    res = await node.history("age", options=opts, since=StreamPosition(first.epoch, 0))
+    assert not res.recovered and [p.data for p in res.publications] == [b"3"]
+    ttl = await admin.pttl(node.keys.history("age"))
+    assert 0 < ttl <= 300
+
+
+async def test_frozen_redis_fails_within_the_timeout(
+        nodes: NodeFactory, own_redis: RedisServer) -> None:
+    """A Redis that accepts connections but never answers (stopped process, partition)."""
+    node = await nodes(own_redis)
+    await node.publish("z", b"1", PayloadKind.TEXT, options=OPTS)
+    assert own_redis.proc is not None
+    os.kill(own_redis.proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(Unavailable):
+            await node.publish("z", b"2", PayloadKind.TEXT, options=OPTS)
+        assert time.monotonic() - started < 2.5  # redis_timeout is 1 s here
+    finally:
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                pos = await node.publish("z", b"3", PayloadKind.TEXT, options=OPTS)
+                break
+            except Unavailable:
+                await asyncio.sleep(0.1)
+    assert pos.offset >= 2  # "2" may be stored after all: a timed-out publish is unknown
+
+
+async def test_quiet_channel_is_filled_after_a_reconnect(nodes: NodeFactory) -> None:
+    """Nothing delivered live yet when the pub/sub connection drops: what was published
+    meanwhile still arrives, without a reset (the hub's history read set the starting point)."""
+    node, other = await nodes(start=False), await nodes()
+    hub = Hub(node, Namespaces(OPTS))
+    await node.start(hub)
+    fake = Fake()
+    await hub.subscribe(fake, TagVariant(), ["quiet"])
+    node._link._min_backoff = 0.3  # publish below while the node is surely disconnected
+    connects = node._link.connects
+    await other.client.client_kill_filter(_type="pubsub")
+    async with asyncio.timeout(5):
+        while node.connected:
+            await asyncio.sleep(0.005)
+    for i in (1, 2, 3):
+        await other.publish("quiet", str(i).encode(), PayloadKind.TEXT, options=OPTS)
+    assert node._link.connects == connects
+    async with asyncio.timeout(5):
+        while len(fake.writes) < 4:
+            await asyncio.sleep(0.01)
+    assert fake.writes == [b"AT quiet=0", b"quiet:1:1", b"quiet:2:2", b"quiet:3:3"]
+    assert hub.resets == 0
