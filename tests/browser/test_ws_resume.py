@@ -78,3 +78,35 @@ def test_browser_websocket_json_resume_with_since(server: LiveServer, page: Page
     assert frames[5]["cursor"] == frames[4]["cursor"]
     cursors = [f["cursor"] for f in frames if f["type"] == "pub"]
     assert len(set(cursors)) == len(cursors) and cursor not in cursors
+
+
+def test_browser_websocket_resume_past_history(server: LiveServer, page: Page) -> None:
+    """``since=`` older than the history: the json format says ``reset`` then goes on live;
+    the raw format cannot say it in-band and closes with 3010 (insufficient state)."""
+    page.goto(server.url + "/health")
+    cursor = server.publish("small:x", "old")["cursor"]
+    for i in range(10):  # history_size is 3
+        server.publish("small:x", f"evicted-{i}")
+
+    raw = page.evaluate("""(since) => new Promise((resolve) => {
+        const ws = new WebSocket(`ws://${location.host}/ws?channel=small:x&since=${since}`);
+        const got = [];
+        ws.onmessage = (e) => got.push(e.data);
+        ws.onclose = (e) => resolve({code: e.code, reason: e.reason, got});
+    })""", cursor)
+    assert raw == {"code": 3010, "got": [],
+                   "reason": "cannot resume: history does not cover the gap"}
+
+    frames = page.evaluate("""(since) => new Promise((resolve) => {
+        const url = `ws://${location.host}/ws?channel=small:x&format=json&since=${since}`;
+        const ws = new WebSocket(url);
+        const got = [];
+        ws.onopen = () => ws.send('live after reset');
+        ws.onmessage = (e) => {
+            got.push(JSON.parse(e.data));
+            if (got.some(f => f.type === 'pub')) { ws.close(); resolve(got); }
+        };
+    })""", cursor)
+    assert [f["type"] for f in frames] == ["reset", "cursor", "pub"], frames
+    assert frames[0]["channels"] == ["small:x"]
+    assert frames[2]["data"] == "live after reset"
