@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import drop_sse_streams, wait_js
+from tests.browser.conftest import drop_sse_streams, run_js, wait_js
 from tests.conftest import ServerFactory
 
 pytestmark = pytest.mark.browser
@@ -32,7 +32,7 @@ def test_cross_origin_eventsource_resumes(make_server: ServerFactory, page: Page
     server = make_server(sse_retry_ms=200, cors_credentials=credentials)
     page.goto(server.url + "/health")
     other = f"http://localhost:{server.port}/events?channel=news"
-    assert page.evaluate(SUBSCRIBE, [other, credentials]) == "open"
+    assert run_js(page, SUBSCRIBE, [other, credentials]) == "open"
     for seq in range(3):
         server.publish("news", {"seq": seq})
     wait_js(page, "() => window.log.length >= 3")
@@ -48,8 +48,8 @@ def test_disallowed_origin_is_blocked(make_server: ServerFactory, page: Page) ->
     server = make_server(allowed_origins=("http://allowed.example",))
     page.goto(server.url + "/health")
     other = f"http://localhost:{server.port}"
-    assert page.evaluate(SUBSCRIBE, [other + "/events?channel=news", False]) == "failed"
-    fetched = page.evaluate("""(url) => fetch(url).then(r => 'ok ' + r.status,
+    assert run_js(page, SUBSCRIBE, [other + "/events?channel=news", False]) == "failed"
+    fetched = run_js(page, """(url) => fetch(url).then(r => 'ok ' + r.status,
                                                          e => 'blocked')""", other + "/health")
     assert fetched == "blocked"
     # the same request from the allowed origin gets its CORS headers

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page
 
+from tests.browser.conftest import run_js
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -22,7 +23,7 @@ PUBLISH_ON_READ_ONLY = """() => new Promise((resolve) => {
 
 def test_policy_close_reaches_the_browser_promptly(server: LiveServer, page: Page) -> None:
     page.goto(server.url + "/health")
-    closed = page.evaluate(PUBLISH_ON_READ_ONLY)
+    closed = run_js(page, PUBLISH_ON_READ_ONLY)
     assert closed["code"] == 1008
     assert closed["reason"] == "publishing to 'ro:x' is not allowed"
     assert closed["clean"] is True

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import wait_js
+from tests.browser.conftest import run_js, wait_js
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -46,7 +46,7 @@ def send_from_page(page: Page, texts: list[str]) -> None:
 
 def test_browser_websocket_json_resume_with_since(server: LiveServer, page: Page) -> None:
     page.goto(server.url + "/health")
-    page.evaluate(CONNECT, None)
+    run_js(page, CONNECT, None)
     send_from_page(page, [f"page-{i}" for i in range(5)])
     pubs(page, 5)
     for i in range(5):
@@ -58,12 +58,12 @@ def test_browser_websocket_json_resume_with_since(server: LiveServer, page: Page
         f"http-{i}" for i in range(5)]
     assert all(f["channel"] == "chat:room" for f in first)
     cursor = first[-1]["cursor"]
-    assert page.evaluate(CLOSE) == [1000, True]
+    assert run_js(page, CLOSE) == [1000, True]
 
     for i in range(5, 10):  # missed while away
         server.publish("chat:room", f"http-{i}")
     page.evaluate("() => { window.frames_ = []; }")
-    page.evaluate(CONNECT, cursor)
+    run_js(page, CONNECT, cursor)
     send_from_page(page, [f"page-{i}" for i in range(5, 8)])
     frames = pubs(page, 8)
     server.publish("chat:room", "end")  # a duplicate would come before it
@@ -88,7 +88,7 @@ def test_browser_websocket_resume_past_history(server: LiveServer, page: Page) -
     for i in range(10):  # history_size is 3
         server.publish("small:x", f"evicted-{i}")
 
-    raw = page.evaluate("""(since) => new Promise((resolve) => {
+    raw = run_js(page, """(since) => new Promise((resolve) => {
         const ws = new WebSocket(`ws://${location.host}/ws?channel=small:x&since=${since}`);
         const got = [];
         ws.onmessage = (e) => got.push(e.data);
@@ -97,7 +97,7 @@ def test_browser_websocket_resume_past_history(server: LiveServer, page: Page) -
     assert raw == {"code": 3010, "got": [],
                    "reason": "cannot resume: history does not cover the gap"}
 
-    frames = page.evaluate("""(since) => new Promise((resolve) => {
+    frames = run_js(page, """(since) => new Promise((resolve) => {
         const url = `ws://${location.host}/ws?channel=small:x&format=json&since=${since}`;
         const ws = new WebSocket(url);
         const got = [];
