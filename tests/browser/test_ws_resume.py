@@ -107,6 +107,7 @@ def test_browser_websocket_resume_past_history(server: LiveServer, page: Page) -
             if (got.some(f => f.type === 'pub')) { ws.close(); resolve(got); }
         };
     })""", cursor)
-    assert [f["type"] for f in frames] == ["reset", "cursor", "pub"], frames
+    # (the checkpoint line comes after the replay, which may already hold our message)
+    assert [f["type"] for f in frames if f["type"] != "cursor"] == ["reset", "pub"], frames
     assert frames[0]["channels"] == ["small:x"]
-    assert frames[2]["data"] == "live after reset"
+    assert frames[-1]["data"] == "live after reset"
