@@ -272,6 +272,10 @@ class Hub:
                   since: Mapping[str, StreamPosition]) -> None:
         replays: list[Sequence[Publication]] = []
         resets: list[str] = []
+        buffered = sub.buffer or []
+        first_live: dict[str, StreamPosition] = {}
+        for pub in buffered:
+            first_live.setdefault(pub.channel, pub.position)
         for name, result in zip(sub.channels, results, strict=True):
             hub_pos = self._positions.get(name)
             if hub_pos is None:
@@ -279,14 +283,14 @@ class Hub:
             elif hub_pos.epoch != result.top.epoch:
                 self._continuity_lost(name, self._channels[name], result.top)
             start = since.get(name)
-            if start is None:
-                sub.positions[name] = result.top
-            elif not result.recovered:
-                resets.append(name)
-                sub.positions[name] = result.top
+            if start is None or not result.recovered:
+                if start is not None:
+                    resets.append(name)
+                sub.positions[name] = _live_start(result.top, first_live.get(name))
             else:
                 sub.positions[name] = start
                 replays.append(result.publications)
+        sub.buffer = None  # from here on, live publications reach it one by one or shared
         write = sub.subscriber.write
         variant = sub.variant
         if resets:
@@ -298,8 +302,6 @@ class Hub:
         # wall clock stepped back
         replay = heapq.merge(*replays, key=_publication_time) if len(replays) > 1 else (
             replays[0] if replays else ())
-        buffered = sub.buffer or []
-        sub.buffer = None
         for pub in (*replay, *buffered):
             self._write_individual(sub, pub)
         checkpoint = variant.encode_checkpoint(sub.positions)
@@ -382,6 +384,17 @@ class Hub:
 
 def _publication_time(pub: Publication) -> float:
     return pub.time
+
+
+def _live_start(top: StreamPosition, first_live: StreamPosition | None) -> StreamPosition:
+    """Where a subscription that replays nothing (no ``since``, or a reset) starts: the
+    history top, or just before the first live publication buffered during the history read
+    when the read already counted it (that publication came after the subscription started
+    and was not replayed, so it must still be written)."""
+    if (first_live is not None and first_live.epoch == top.epoch
+            and first_live.offset <= top.offset):
+        return StreamPosition(top.epoch, first_live.offset - 1)
+    return top
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -176,7 +177,6 @@ class App:
         """The built-in ``clock`` channel: the ISO time, once a second."""
         hub = self.ctx.hub
         channel = self.ctx.settings.clock_channel
-        loop = asyncio.get_running_loop()
         while True:
             now = datetime.datetime.now(datetime.UTC)
             try:
@@ -184,8 +184,9 @@ class App:
                                   PayloadKind.TEXT)
             except LivehubError as exc:
                 log.warning("clock publish failed: %s", exc.message)
-            delay = 1.0 - (loop.time() % 1.0)
-            await asyncio.sleep(delay if delay > 0.05 else 1.0)
+            # wake just after the next wall-clock second (not the loop's monotonic second,
+            # whose phase is arbitrary): each tick then shows the next second, none twice
+            await asyncio.sleep(1.0 - (time.time() % 1.0) + 0.005)
 
 
 async def health_endpoint(ctx: ServerContext, request: Request,

@@ -86,16 +86,17 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
             self._fail(exc.close_code, exc.message)
             return
         for event in events:
-            if self.closed and not isinstance(event, CloseReceived):
-                continue  # after our Close only the peer's Close matters (§7.1.2)
+            if isinstance(event, CloseReceived):
+                self._on_close_frame(event)
+                return
+            if self.closed:
+                continue  # after our Close (§7.1.1) only the peer's Close matters
             if isinstance(event, TextMessage):
                 self.on_text(event.data)
             elif isinstance(event, BinaryMessage):
                 self.on_binary(event.data)
             elif isinstance(event, Ping):
                 self.write(encode_pong(event.data))
-            elif isinstance(event, CloseReceived):
-                self._on_close_frame(event)
 
     def on_text(self, text: str) -> None:
         raise NotImplementedError

@@ -83,6 +83,20 @@ class Console:
             pass
 
 
+def run_js(page: Page, function: str, arg: Any = None, timeout: float = TIMEOUT_MS) -> Any:
+    """``page.evaluate`` of a JS function of ``arg`` that may return a promise, bounded:
+    rejected (and so failing the test) if it has not settled within ``timeout`` ms."""
+    bounded = f"""async ([arg, ms]) => {{
+        const fn = {function};
+        let timer;
+        const limit = new Promise((resolve, reject) => {{
+            timer = setTimeout(() => reject(new Error(`no result within ${{ms}} ms`)), ms);
+        }});
+        try {{ return await Promise.race([fn(arg), limit]); }} finally {{ clearTimeout(timer); }}
+    }}"""
+    return page.evaluate(bounded, [arg, timeout])
+
+
 def wait_js(page: Page, expression: str, arg: Any = None, timeout: float = TIMEOUT_MS) -> Any:
     """Wait until a JS expression (a function of ``arg``) is truthy; return its value."""
     return page.wait_for_function(expression, arg=arg, timeout=timeout).json_value()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import wait_js
+from tests.browser.conftest import run_js, wait_js
 from tests.conftest import ServerFactory
 
 pytestmark = pytest.mark.browser
@@ -43,7 +43,7 @@ def test_stop_closes_every_browser_connection(make_server: ServerFactory, page: 
     server = make_server(sse_retry_ms=60_000)
     page.goto(server.url + "/health")
     # a WebSocket, an SSE stream, then a fetch whose connection stays idle (keep-alive)
-    assert page.evaluate(OPEN_ALL)["status"] == "ok"
+    assert run_js(page, OPEN_ALL)["status"] == "ok"
     assert len(open_server_sockets(server.port)) >= 3
 
     assert server.app is not None

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, Request
 
 from livehub.wire.payload import PayloadKind
-from tests.browser.conftest import drop_sse_streams, wait_js
+from tests.browser.conftest import drop_sse_streams, run_js, wait_js
 from tests.conftest import LiveServer, ServerFactory
 
 pytestmark = pytest.mark.browser
@@ -54,7 +54,7 @@ def test_browser_eventsource_resumes_after_server_ends_stream(make_server: Serve
     requests: list[Request] = []
     page.on("request", lambda r: requests.append(r) if "/events" in r.url else None)
     page.goto(server.url + "/health")
-    page.evaluate(SUBSCRIBE, "/events?channel=feed&channel=alerts")
+    run_js(page, SUBSCRIBE, "/events?channel=feed&channel=alerts")
 
     publish(server, range(15))
     log = messages(page, 15)
@@ -92,14 +92,14 @@ def test_browser_eventsource_resumes_after_server_ends_stream(make_server: Serve
 
 def test_reset_after_history_was_evicted(server: LiveServer, page: Page) -> None:
     page.goto(server.url + "/health")
-    page.evaluate(SUBSCRIBE, "/events?channel=small:x")
+    run_js(page, SUBSCRIBE, "/events?channel=small:x")
     server.publish("small:x", {"seq": 0})
     cursor = messages(page, 1)[-1]["id"]
     page.evaluate("window.es.close()")
 
     for seq in range(1, 11):  # history_size is 3: 1..7 are evicted
         server.publish("small:x", {"seq": seq})
-    page.evaluate(SUBSCRIBE, "/events?channel=small:x&last_event_id="
+    run_js(page, SUBSCRIBE, "/events?channel=small:x&last_event_id="
                   + cursor.replace("~", "%7E"))
     wait_js(page, "() => window.log.length >= 1")
     for seq in range(11, 14):
@@ -117,7 +117,7 @@ def test_reset_after_native_reconnection_past_history(make_server: ServerFactory
                                                       page: Page) -> None:
     server = make_server(sse_retry_ms=200)
     page.goto(server.url + "/health")
-    page.evaluate(SUBSCRIBE, "/events?channel=small:y&channel=feed")
+    run_js(page, SUBSCRIBE, "/events?channel=small:y&channel=feed")
     server.publish("small:y", {"seq": 0})
     server.publish("feed", {"seq": 1})
     messages(page, 2)

@@ -56,5 +56,6 @@ def test_sse_clock_snippet(make_server: ServerFactory, page: Page) -> None:
     # whole seconds (timespec="seconds"): one apart, or two if a tick lands late
     assert all(step in (1, 2) for step in steps), times
     assert (times[-1] - times[0]).total_seconds() <= len(steps) + 1, times
+    # and they arrive about once a second (measured where the console messages land)
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(ticks)]
-    assert all(0.5 < gap < 1.5 for gap in gaps), gaps
+    assert 0.7 < sum(gaps) / len(gaps) < 1.3 and max(gaps) < 2, gaps

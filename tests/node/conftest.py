@@ -49,11 +49,14 @@ def node_bin() -> str:
             pytest.fail(f"npm packages {_missing_packages()} are missing and `npm` is not on "
                         f"PATH: run `npm ci --prefix {NODE_DIR}`", pytrace=False)
         try:
+            # within the 60 s that pytest-timeout gives the first test and its fixtures
             done = subprocess.run([npm, "ci", "--prefix", str(NODE_DIR), "--no-audit",
-                                   "--no-fund"], capture_output=True, text=True, timeout=240,
-                                  check=False)
+                                   "--no-fund", "--fetch-retries=1"], capture_output=True,
+                                  text=True, timeout=45, check=False)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"`npm ci --prefix {NODE_DIR}` timed out", pytrace=False)
+            pytest.fail(f"npm packages {_missing_packages()} are missing and "
+                        f"`npm ci --prefix {NODE_DIR}` did not finish within 45 s: run it "
+                        "before the tests", pytrace=False)
         if done.returncode != 0 or _missing_packages():
             pytest.fail(f"npm packages {_missing_packages() or list(PACKAGES)} could not be "
                         f"installed: `npm ci --prefix {NODE_DIR}` exited "
