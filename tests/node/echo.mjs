@@ -46,6 +46,15 @@ async function run(mode, deflate) {
     else if (buf.length < 300) line.text = buf.toString('utf8');
     out(line);
   }
+  // A fragmented message with a ping between its fragments (RFC 6455 §5.4, §5.5).
+  const reply = once(ws, 'message');
+  const pong = once(ws, 'pong');
+  ws.send('Hello ', { fin: false });
+  ws.ping('between fragments');
+  ws.send('fragmented \u00e9', { fin: false });
+  ws.send(' Server!', { fin: true });
+  const [[pongData], [data]] = await Promise.all([pong, reply]);
+  out({ kind: 'fragmented', mode, text: data.toString('utf8'), pong: pongData.toString() });
   const closed = once(ws, 'close');
   ws.close(1000, 'done');
   const [code, reason] = await closed;

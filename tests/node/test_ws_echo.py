@@ -69,5 +69,9 @@ def test_ws_echo_with_and_without_permessage_deflate(server: LiveServer,
     for mode in MODES:
         assert replies[mode, "hello"]["wire"] == 2 + len("Echo: Hello Server!")
 
+    fragmented = [line for line in lines if line["kind"] == "fragmented"]
+    assert [(f["mode"], f["text"], f["pong"]) for f in fragmented] == [
+        (mode, "Echo: Hello fragmented \u00e9 Server!", "between fragments") for mode in MODES]
+
     closes = [(line["mode"], line["code"]) for line in lines if line["kind"] == "close"]
     assert closes == [(mode, 1000) for mode in MODES]
