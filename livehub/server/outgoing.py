@@ -47,24 +47,35 @@ class Flusher:
                 continue
             transport = conn.transport
             transport.write(pending if type(pending) is bytes else b"".join(pending))  # type: ignore[arg-type]
-            if transport.get_write_buffer_size() > conn.max_buffer:
-                conn.on_slow()
+            unsent = transport.get_write_buffer_size()
+            if unsent > conn.max_buffer or conn._allowance:
+                conn.check_buffer(unsent)
 
 
 class Outgoing:
     """Base of long-lived connections that receive fan-out (SSE, HTTP streaming, WebSocket).
 
-    Subclasses implement ``close`` (how to say goodbye on their wire) and may override
-    ``on_slow``.
+    Subclasses implement ``goodbye`` (say why on their wire and close the socket, whatever
+    is pending); ``close`` flushes first.  Two limits make a slow consumer: more than
+    ``max_buffer`` bytes queued within one loop turn (checked on every write: the queue is
+    dropped, the client resumes from its last cursor, which precedes it), or more than
+    ``max_buffer`` bytes left in the transport after a flush.  A catch-up (the replay of missed
+    publications on resume, bounded by history) is exempt: between ``begin_catch_up`` and
+    ``end_catch_up`` the queue is not limited, and its size becomes an allowance on top of
+    ``max_buffer`` until the transport drains below ``max_buffer`` once.
     """
 
-    __slots__ = ("_flusher", "_pending", "closed", "max_buffer", "transport")
+    __slots__ = ("_allowance", "_flusher", "_pending", "_queued", "closed", "max_buffer",
+                 "transport")
 
     def __init__(self, transport: asyncio.Transport, flusher: Flusher, max_buffer: int) -> None:
         self.transport = transport
         self._flusher = flusher
         self._pending: bytes | list[bytes] | None = None
         """None, one message (the common case: no list), or several to join."""
+        self._queued = 0
+        self._allowance = 0
+        """Extra unsent bytes tolerated after a catch-up; -1 during one."""
         self.max_buffer = max_buffer
         self.closed = False
 
@@ -74,11 +85,22 @@ class Outgoing:
         pending = self._pending
         if pending is None:
             self._pending = data
+            self._queued = len(data)
             self._flusher.mark(self)
+            return
+        self._queued += len(data)
+        if self._queued > self.max_buffer and self._allowance >= 0:
+            self._overflow()
         elif type(pending) is bytes:
             self._pending = [pending, data]
         else:
             pending.append(data)  # type: ignore[union-attr]
+
+    def _overflow(self) -> None:
+        # Inside fan-out: drop the queue now, say goodbye on the next loop turn.
+        self._pending = None
+        self.closed = True
+        asyncio.get_running_loop().call_soon(self._slow_goodbye)
 
     def flush(self) -> None:
         pending = self._pending
@@ -87,19 +109,47 @@ class Outgoing:
             return
         transport = self.transport
         transport.write(pending if type(pending) is bytes else b"".join(pending))  # type: ignore[arg-type]
-        if transport.get_write_buffer_size() > self.max_buffer:
-            self.on_slow()
+        self.check_buffer(transport.get_write_buffer_size())
+
+    def check_buffer(self, unsent: int) -> None:
+        """The slow-consumer rule after a write (``unsent``: bytes the transport holds)."""
+        if unsent > self.max_buffer:
+            if unsent > self.max_buffer + max(self._allowance, 0):
+                self.on_slow()
+        elif self._allowance > 0:
+            self._allowance = 0
+
+    def begin_catch_up(self) -> None:
+        self._allowance = -1
+
+    def end_catch_up(self) -> None:
+        self._allowance = self._queued if self._pending is not None else 0
 
     def flush_now(self) -> None:
         """Write what is pending right away (before closing)."""
         self.flush()
 
     def on_slow(self) -> None:
+        """The transport holds more than ``max_buffer`` unsent bytes after a flush."""
+        self._pending = None
+        self.closed = True
+        self._slow_goodbye()
+
+    def _slow_goodbye(self) -> None:
         log.info("closing slow consumer %s (%d bytes unsent)", self.peer(),
                  self.transport.get_write_buffer_size())
-        self.close(Disconnect.SLOW)
+        self.goodbye(Disconnect.SLOW)
 
     def close(self, info: DisconnectInfo) -> None:
+        """Send what is pending, then say goodbye with ``info``."""
+        if self.closed:
+            return
+        self.flush()
+        self.closed = True
+        self.goodbye(info)
+
+    def goodbye(self, info: DisconnectInfo) -> None:
+        """Tell the peer why (on this wire) and close the socket; pending bytes are dropped."""
         raise NotImplementedError
 
     def peer(self) -> str:

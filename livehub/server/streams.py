@@ -25,6 +25,7 @@ from livehub.wire.cursor import StreamPosition, decode_cursor
 log = logging.getLogger(__name__)
 
 MAX_IGNORED_INPUT = 64 * 1024
+CLOSE_TIMEOUT = 3.0
 
 
 def stream_channels(ctx: ServerContext, request: Request) -> list[str]:
@@ -55,14 +56,14 @@ def stream_since(request: Request, channels: list[str],
 class StreamConnection(Outgoing, asyncio.Protocol):
     """A taken-over HTTP connection that only sends: SSE or newline-delimited JSON."""
 
-    __slots__ = ("_ctx", "_goodbye", "_heartbeat_bytes", "_ignored", "subscription")
+    __slots__ = ("_ctx", "_farewell", "_heartbeat_bytes", "_ignored", "subscription")
 
     def __init__(self, ctx: ServerContext, transport: asyncio.Transport, *,
                  heartbeat: bytes, goodbye: Callable[[DisconnectInfo], bytes]) -> None:
         super().__init__(transport, ctx.flusher, ctx.settings.max_buffer)
         self._ctx = ctx
         self._heartbeat_bytes = heartbeat
-        self._goodbye = goodbye
+        self._farewell = goodbye
         self._ignored = 0
         self.subscription: Subscription | None = None
         ctx.connections[self] = None
@@ -78,14 +79,13 @@ class StreamConnection(Outgoing, asyncio.Protocol):
     def heartbeat(self, now: float) -> None:
         self.write(self._heartbeat_bytes)
 
-    def close(self, info: DisconnectInfo) -> None:
-        if self.closed:
-            return
-        self.flush()
-        self.closed = True
-        if not self.transport.is_closing():
-            self.transport.write(self._goodbye(info))
-            self.transport.close()
+    def goodbye(self, info: DisconnectInfo) -> None:
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(self._farewell(info))
+            transport.close()
+            # a peer that never reads must not keep the socket and its buffer forever
+            asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
         self._drop()
 
     def _drop(self) -> None:
@@ -119,12 +119,15 @@ async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
                             goodbye=goodbye)
     http.take_over(conn)
     conn.write(head_bytes(200, headers) + preamble)
+    conn.begin_catch_up()
     try:
         conn.subscription = await ctx.hub.subscribe(conn, variant, channels, since=since)
     except LivehubError as exc:
         log.warning("stream subscribe failed: %s", exc.message)
         conn.close(Disconnect.SERVER_ERROR)
         return
+    finally:
+        conn.end_catch_up()
     if conn.closed:
         ctx.hub.unsubscribe(conn.subscription)
 

@@ -134,9 +134,14 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
         self.transport.write(encode_close(code))
         self.transport.close()
 
-    def close(self, info: DisconnectInfo) -> None:
-        """Start the closing handshake with a documented code (server-initiated)."""
-        self._send_close(info.code, info.reason)
+    def goodbye(self, info: DisconnectInfo) -> None:
+        """Start the closing handshake (server-initiated, RFC 6455 §7.1.2) with a documented
+        code; abort the socket if the peer does not finish it in time."""
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(encode_close(info.code, info.reason))
+        self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 §7.1.7): Close frame, then close the socket."""
@@ -155,15 +160,7 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
                                                                  transport.close)
 
     def _send_close(self, code: int, reason: str) -> None:
-        if self.closed:
-            return
-        self.flush()
-        self.closed = True
-        transport = self.transport
-        if transport.is_closing():
-            return
-        transport.write(encode_close(code, reason))
-        self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
+        self.close(DisconnectInfo(code, reason))
 
 
 @cache
@@ -271,11 +268,14 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
         variant = json_variant([channel], conn.frame_text, ("ws", key))
     else:
         variant = raw_ws_variant(key, conn.frame_text, conn.frame_binary)
+    conn.begin_catch_up()
     try:
         sub = await ctx.hub.subscribe(conn, variant, [channel], since=since)
     except LivehubError as exc:
         conn.close(DisconnectInfo(exc.close_code, exc.message))
         return
+    finally:
+        conn.end_catch_up()
     conn.subscription = sub
     if conn.closed:
         ctx.hub.unsubscribe(sub)

@@ -56,10 +56,7 @@ def wait_slow_close(server: LiveServer, timeout: float = 10) -> None:
 
 @pytest.mark.parametrize("burst", [
     pytest.param(False, id="spread"),
-    pytest.param(True, id="burst", marks=pytest.mark.xfail(strict=True, reason=(
-        "server bug: Outgoing.write queues without bound within one loop turn and "
-        "Outgoing.flush checks max_buffer only after writing it all, so the slow "
-        "consumer is sent all 19 MB (livehub/server/outgoing.py)"))),
+    pytest.param(True, id="burst"),
 ])
 def test_slow_ws_consumer_is_closed_with_3008_then_resumes(make_server: ServerFactory,
                                                           node: NodeFactory,
