@@ -183,6 +183,9 @@ async def test_hub_over_redis_announces_a_lost_stream(
     fake = Fake()
     await hub.subscribe(fake, TagVariant(), ["s"])
     await hub.publish("s", b"1", PayloadKind.TEXT)
+    async with asyncio.timeout(5):  # delivered live before Redis goes away
+        while b"s:1:1" not in fake.writes:
+            await asyncio.sleep(0.01)
     own_redis.kill()
     own_redis.start()
     assert await node.wait_connected(10)
