@@ -15,11 +15,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+from livehub.centrifugo import CentrifugoSettings, install
+from livehub.centrifugo.node import CentrifugoNode
 from livehub.codes import Disconnect
 from livehub.core.hub import Hub
+from livehub.core.presence import MemoryPresence, PresenceManager
 from livehub.errors import BadRequest, LivehubError
 from livehub.server import pages
-from livehub.server.api import publish_endpoint
 from livehub.server.context import ServerContext, ServerSettings
 from livehub.server.http import Handler, HttpConnection, HttpLimits, Request, Response
 from livehub.server.poll import poll_endpoint
@@ -48,16 +50,21 @@ class App:
     routes: dict[str, tuple[frozenset[str], Endpoint]] = field(default_factory=dict)
     _server: asyncio.AbstractServer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    centrifugo: CentrifugoNode | None = None
 
     @classmethod
-    def create(cls, hub: Hub, settings: ServerSettings) -> App:
+    def create(cls, hub: Hub, settings: ServerSettings, *,
+               centrifugo: CentrifugoSettings | None = None,
+               presence: PresenceManager | None = None) -> App:
         app = cls(ServerContext.create(hub, settings))
         get = frozenset({"GET", "HEAD"})
         app.route("/events", get, sse_endpoint)
         app.route("/stream", get, stream_endpoint)
         app.route("/poll", get, poll_endpoint)
         app.route("/ws", get, channel_endpoint)
-        app.route("/api/publish", frozenset({"POST"}), publish_endpoint)
+        # Centrifugo client transports and the server API (/api/<method>, incl. publish)
+        app.centrifugo = install(app, centrifugo or CentrifugoSettings(),
+                                 presence if presence is not None else MemoryPresence())
         app.route("/health", get, health_endpoint)
         if settings.echo:
             app.route("/echo", get, echo_endpoint)
@@ -144,6 +151,8 @@ class App:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.centrifugo is not None:
+            self.centrifugo.close()
         for conn in list(self.ctx.connections):
             conn.close(Disconnect.SHUTDOWN)
         if self._server is not None:
