@@ -24,7 +24,7 @@ from livehub.server.context import ServerSettings
 
 from ..conftest import API_KEY, LiveServer
 
-SECRET = "centrifugo-test-secret-of-at-least-32-bytes"
+SECRET = "centrifugo-test-secret-long-enough-for-hs512-keys-0123456789abcdef"
 
 OPEN = ChannelOptions(presence=True, join_leave=True, force_push_join_leave=True,
                       force_recovery=True, client_publish=True,
