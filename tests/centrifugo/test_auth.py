@@ -36,7 +36,7 @@ def jwks_url() -> Iterator[str]:
     body = json.dumps({"keys": [jwk]}).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server API
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -84,7 +84,8 @@ async def test_token_algorithms(keyed_server: CfServer, alg: str) -> None:
 
 
 async def test_wrong_audience_and_bad_signature_close_with_3500(keyed_server: CfServer) -> None:
-    for tok in (token("x"), token("x", aud="livehub", secret="another-secret-long-enough-for-any-hmac-algorithm-0123456789abc")):
+    other = "another-secret-long-enough-for-any-hmac-algorithm-0123456789abc"
+    for tok in (token("x"), token("x", aud="livehub", secret=other)):
         async with connect(keyed_server.cf_ws) as ws:
             client = RawClient(ws)
             await ws.send(json.dumps({"id": 1, "connect": {"token": tok}}))
