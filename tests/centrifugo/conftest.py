@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -75,6 +76,24 @@ class CfServer(LiveServer):
             return app
 
         self.app = self.call(boot())
+
+    def stop(self) -> None:
+        """Stop like ``LiveServer``, but first abort connections still closing, so none is
+        left open when the loop closes (the SDKs close fast; our close handshake waits)."""
+        app = self.app
+        if app is not None:
+            self.call(app.stop(drain=0.5))
+
+            async def abort_rest() -> None:
+                for conn in list(app.ctx.connections):
+                    transport = getattr(conn, "transport", None)
+                    if transport is not None:
+                        transport.abort()
+                await asyncio.sleep(0.05)
+
+            self.call(abort_rest())
+            self.app = None
+        super().stop()
 
     @property
     def cf_ws(self) -> str:
