@@ -25,11 +25,9 @@ from .wsclient import RawClient, connect
 
 async def _lines(r: httpx.Response) -> AsyncIterator[dict[str, Any]]:
     async for line in r.aiter_lines():
-        if line.startswith("data: "):
-            line = line[6:]
-        elif line.startswith(("event:", ":")) or not line.strip():
+        if line.startswith(("event:", ":")) or not line.strip():
             continue
-        yield json.loads(line)
+        yield json.loads(line.removeprefix("data: "))
 
 
 async def _take(it: AsyncIterator[dict[str, Any]], n: int) -> list[dict[str, Any]]:
