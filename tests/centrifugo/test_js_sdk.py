@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import API_KEY
 from .conftest import CfServer, run_js
 
 
@@ -61,3 +62,14 @@ def test_mixed_with_plain_eventsource_and_raw_websocket(shared_cf_server: CfServ
     assert got["centrifuge"] == [{"from": "centrifuge-js"}, "from raw websocket"]
     assert got["eventsource"] == ['{"from":"centrifuge-js"}', "from raw websocket"]
     assert got["raw"] == ['{"from":"centrifuge-js"}', "from raw websocket"]
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("transport", ["websocket", "http_stream", "sse"])
+def test_dropped_connection_recovers(shared_cf_server: CfServer, js_modules: Path,
+                                     transport: str) -> None:
+    got = run_js(shared_cf_server, "recover", transport=transport, apiKey=API_KEY,
+                 channel=f"chat:recover-{transport}")
+    assert got["code"] == 3011 and got["wasRecovering"] and got["recovered"]
+    assert got["pubs"] == [["before", 1], ["missed1", 2], ["missed2", 3], ["missed3", 4],
+                           ["live", 5]]

@@ -176,6 +176,36 @@ const scenarios = {
     return { joins: joins.map((j) => j.info.user), leaves: leaves.map((l) => l.info.user) };
   },
 
+  // the server drops the connection (force reconnect); publications made meanwhile are
+  // recovered on resubscribe, exactly once and in order
+  async recover() {
+    const api = (method, body) => fetch(base + '/api/' + method, {
+      method: 'POST', headers: { 'X-API-Key': args.apiKey, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    }).then((r) => r.json());
+    const c = client(args.transport, { token: connToken('rec'), minReconnectDelay: 1000, maxReconnectDelay: 1500 });
+    const sub = c.newSubscription(args.channel);
+    const pubs = collect(sub, 'publication');
+    const subscribed = collect(sub, 'subscribed');
+    c.connect();
+    sub.subscribe();
+    await subscribed.next(1);
+    await api('publish', { channel: args.channel, data: 'before' });
+    await pubs.next(1);
+    const connecting = waitFor(c, 'connecting');
+    await api('disconnect', { user: 'rec', disconnect: { code: 3011, reason: 'force reconnect' } });
+    const dropped = await connecting;
+    for (const word of ['missed1', 'missed2', 'missed3']) {
+      await api('publish', { channel: args.channel, data: word });
+    }
+    const [, again] = await subscribed.next(2, 10000);
+    await api('publish', { channel: args.channel, data: 'live' });
+    await pubs.next(5);
+    c.disconnect();
+    return { code: dropped.code, wasRecovering: again.wasRecovering, recovered: again.recovered,
+      pubs: pubs.map((p) => [p.data, p.offset]) };
+  },
+
   // centrifuge-js <-> plain EventSource on /events and raw WebSocket on /ws, same channel
   async mixed() {
     const ch = args.channel;
