@@ -13,6 +13,8 @@ Three families, each in one place so that clients, docs and tests agree:
   ``disconnect`` event/line just before the stream ends.
 * ``ErrorCode``: errors of a single request or command (Centrifugo client protocol error
   codes 100-112), carried in replies, never closing the connection by themselves.
+* ``Unsubscribe``: codes of a server-side ``unsubscribe`` push (2000-2499: stay unsubscribed,
+  2500-2999: resubscribe).
 """
 
 from __future__ import annotations

@@ -31,9 +31,9 @@ class CentrifugoSettings:
     """Development only: no token needed, and every client may subscribe, publish and read
     presence and history in every channel."""
     client_ping_interval: float = 25.0
-    """Seconds between server pings (``{}``) on bidirectional connections; 0 disables them."""
-    client_pong_timeout: float = 10.0
-    """Seconds a WebSocket client has to answer a ping before it is closed with 3012."""
+    """Seconds between server pings; a WebSocket client that has not answered one by the next
+    is closed with 3012 (no pong).  Also the presence refresh period (keep it under
+    ``presence_ttl``); 0 disables pings and presence refresh."""
     client_expired_close_delay: float = 25.0
     """Grace after a connection expired (token ``exp``) before it is closed with 3005."""
     client_stale_close_delay: float = 10.0
@@ -55,8 +55,8 @@ class CentrifugoSettings:
     user id (entries that would need a user are skipped for anonymous connections)."""
 
     def __post_init__(self) -> None:
-        if self.client_ping_interval < 0 or self.client_pong_timeout <= 0:
-            raise ConfigError("client_ping_interval must be >= 0 and client_pong_timeout > 0")
+        if self.client_ping_interval < 0:
+            raise ConfigError("client_ping_interval must be >= 0")
         if self.client_channel_limit < 1 or self.client_max_commands < 1:
             raise ConfigError("client_channel_limit and client_max_commands must be >= 1")
         if self.presence_ttl <= 0:
