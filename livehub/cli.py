@@ -21,16 +21,20 @@ log = logging.getLogger("livehub")
 
 
 def build_app(config: Config) -> App:
-    broker, _presence = build_backend(config.broker)
+    broker, presence = build_backend(config.broker)
     hub = Hub(broker, config.namespaces)
-    return App.create(hub, config.server)
+    return App.create(hub, config.server, centrifugo=config.centrifugo, presence=presence)
 
 
 async def serve(config: Config, sock: socket.socket | None = None) -> None:
     app = build_app(config)
     await app.start(sock)
     for line in describe(config):
-        log.info("%s", line.replace(f":{config.server.port}/", f":{app.port}/"))
+        text = line.replace(f":{config.server.port}/", f":{app.port}/")
+        if line.startswith("WARNING: "):
+            log.warning("%s", text.removeprefix("WARNING: "))
+        else:
+            log.info("%s", text)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -13,6 +13,8 @@ Three families, each in one place so that clients, docs and tests agree:
   ``disconnect`` event/line just before the stream ends.
 * ``ErrorCode``: errors of a single request or command (Centrifugo client protocol error
   codes 100-112), carried in replies, never closing the connection by themselves.
+* ``Unsubscribe``: codes of a server-side ``unsubscribe`` push (2000-2499: stay unsubscribed,
+  2500-2999: resubscribe).
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ class DisconnectInfo:
 
 
 class Disconnect:
-    """Disconnect codes (3000-3499 reconnect, 3500-3999 do not)."""
+    """Disconnect codes (3000-3499 reconnect, 3500-3999 do not), as in the Centrifugo docs
+    ("Error and disconnect codes").  4000-4499 (reconnect) and 4500-4999 (do not) are left to
+    applications."""
 
     CONNECTION_CLOSED = DisconnectInfo(3000, "connection closed")
     SHUTDOWN = DisconnectInfo(3001, "shutdown")
@@ -70,12 +74,27 @@ class Disconnect:
     FORCE_NO_RECONNECT = DisconnectInfo(3503, "force disconnect")
     CONNECTION_LIMIT = DisconnectInfo(3504, "connection limit")
     CHANNEL_LIMIT = DisconnectInfo(3505, "channel limit")
-    MESSAGE_SIZE_LIMIT = DisconnectInfo(3507, "message size limit")
-    PERMISSION_DENIED = DisconnectInfo(3508, "permission denied")
+    INAPPROPRIATE_PROTOCOL = DisconnectInfo(3506, "inappropriate protocol")
+    PERMISSION_DENIED = DisconnectInfo(3507, "permission denied")
+    NOT_AVAILABLE = DisconnectInfo(3508, "not available")
+    TOO_MANY_ERRORS = DisconnectInfo(3509, "too many errors")
+
+
+class Unsubscribe:
+    """Codes of a server-side ``unsubscribe`` push (Centrifugo client protocol): 2000-2499 the
+    client should not resubscribe by itself, 2500-2999 it should resubscribe."""
+
+    SERVER = DisconnectInfo(2000, "server unsubscribe")
+    INSUFFICIENT_STATE = DisconnectInfo(2500, "insufficient state")
+    EXPIRED = DisconnectInfo(2501, "subscription expired")
 
 
 class ErrorCode(IntEnum):
-    """Errors of one request or command (Centrifugo client protocol error codes)."""
+    """Errors of one request or command (Centrifugo client protocol error codes).
+
+    100 (internal) and 111 (too many requests) are *temporary*: a client may retry.  109 (token
+    expired) makes the SDKs fetch a new token and retry; the rest are permanent.
+    """
 
     INTERNAL = 100
     UNAUTHORIZED = 101
@@ -90,3 +109,25 @@ class ErrorCode(IntEnum):
     EXPIRED = 110
     TOO_MANY_REQUESTS = 111
     UNRECOVERABLE_POSITION = 112
+
+    @property
+    def temporary(self) -> bool:
+        return self in (ErrorCode.INTERNAL, ErrorCode.TOO_MANY_REQUESTS)
+
+
+ERROR_MESSAGES: dict[int, str] = {
+    ErrorCode.INTERNAL: "internal server error",
+    ErrorCode.UNAUTHORIZED: "unauthorized",
+    ErrorCode.UNKNOWN_CHANNEL: "unknown channel",
+    ErrorCode.PERMISSION_DENIED: "permission denied",
+    ErrorCode.METHOD_NOT_FOUND: "method not found",
+    ErrorCode.ALREADY_SUBSCRIBED: "already subscribed",
+    ErrorCode.LIMIT_EXCEEDED: "limit exceeded",
+    ErrorCode.BAD_REQUEST: "bad request",
+    ErrorCode.NOT_AVAILABLE: "not available",
+    ErrorCode.TOKEN_EXPIRED: "token expired",
+    ErrorCode.EXPIRED: "expired",
+    ErrorCode.TOO_MANY_REQUESTS: "too many requests",
+    ErrorCode.UNRECOVERABLE_POSITION: "unrecoverable position",
+}
+"""The documented message of each error code."""

@@ -27,6 +27,13 @@ comma-separated).  The default channel options use ``LIVEHUB_<OPTION>`` and ``--
 The ``[broker]`` settings follow the same rule: ``LIVEHUB_BROKER``, ``LIVEHUB_REDIS_URL``,
 ``LIVEHUB_REDIS_PASSWORD``, ``LIVEHUB_WORKERS``... and ``--broker``, ``--redis-url``,
 ``--workers``...
+
+    [centrifugo]          # Centrifugo client protocol and JWT auth (livehub.centrifugo)
+    token_hmac_secret = "..."
+
+The development preset ``--dev`` / ``LIVEHUB_DEV=1`` sits between the defaults and the file: it
+turns on insecure client mode, presence, join/leave, history with recovery, client publish and
+the emulation and unidirectional transports, and is announced by a loud warning.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livehub.backend import BrokerSettings
+from livehub.centrifugo.settings import CentrifugoSettings
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.errors import ConfigError
 from livehub.server.context import ServerSettings
@@ -57,11 +65,21 @@ class Config:
     log_level: str = "INFO"
     api_key_generated: bool = False
     broker: BrokerSettings = field(default_factory=BrokerSettings)
+    centrifugo: CentrifugoSettings = field(default_factory=CentrifugoSettings)
+    dev: bool = False
 
 
 _SERVER_FIELDS = {f.name: f for f in dataclasses.fields(ServerSettings)}
 _CHANNEL_FIELDS = {f.name: f for f in dataclasses.fields(ChannelOptions)}
 _BROKER_FIELDS = {f.name: f for f in dataclasses.fields(BrokerSettings)}
+_CF_FIELDS = {f.name: f for f in dataclasses.fields(CentrifugoSettings)}
+
+DEV_CENTRIFUGO: dict[str, object] = {"client_insecure": True, "emulation": True, "uni": True}
+DEV_CHANNELS: dict[str, object] = {
+    "presence": True, "join_leave": True, "force_push_join_leave": True, "client_publish": True,
+    "allow_presence_for_client": True, "allow_history_for_client": True,
+    "force_recovery": True}
+"""The development preset (``--dev``, ``LIVEHUB_DEV=1``), for the SDKs' own test setups."""
 
 
 def _field_kind(f: dataclasses.Field[Any]) -> str:
@@ -125,7 +143,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags for every setting (all default to None: unset)."""
     parser.add_argument("--config", help="TOML config file (env LIVEHUB_CONFIG)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (env LIVEHUB_LOG_LEVEL)")
-    for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS, _BROKER_FIELDS):
+    parser.add_argument("--dev", action="store_true", default=None,
+                        help="development preset: insecure clients, presence, history, "
+                             "emulation (env LIVEHUB_DEV=1); never use in production")
+    for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS, _BROKER_FIELDS, _CF_FIELDS):
         for name, f in fields.items():
             flag = "--" + name.replace("_", "-")
             kind = _field_kind(f)
@@ -152,18 +173,23 @@ def load(args: argparse.Namespace | None = None,
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        unknown = set(data) - {"server", "channels", "namespaces", "log", "broker"}
+        unknown = set(data) - {"server", "channels", "namespaces", "log", "broker", "centrifugo"}
         if unknown:
             raise ConfigError(f"{path}: unknown sections {sorted(unknown)}")
+    dev = bool(flags.get("dev")) or _convert(
+        "bool", env.get(ENV_PREFIX + "DEV", "0"), "environment LIVEHUB_DEV") is True
     server: dict[str, object] = {}
-    channels: dict[str, object] = {}
+    channels: dict[str, object] = dict(DEV_CHANNELS) if dev else {}
+    centrifugo: dict[str, object] = dict(DEV_CENTRIFUGO) if dev else {}
     _apply(server, _SERVER_FIELDS, _table(data, "server"), "[server]")
     _apply(channels, _CHANNEL_FIELDS, _table(data, "channels"), "[channels]")
     broker: dict[str, object] = {}
     _apply(broker, _BROKER_FIELDS, _table(data, "broker"), "[broker]")
+    _apply(centrifugo, _CF_FIELDS, _table(data, "centrifugo"), "[centrifugo]")
     for name, fields, target in (("server", _SERVER_FIELDS, server),
                                  ("channels", _CHANNEL_FIELDS, channels),
-                                 ("broker", _BROKER_FIELDS, broker)):
+                                 ("broker", _BROKER_FIELDS, broker),
+                                 ("centrifugo", _CF_FIELDS, centrifugo)):
         from_env = {k: env[ENV_PREFIX + k.upper()] for k in fields
                     if ENV_PREFIX + k.upper() in env}
         _apply(target, fields, from_env, "environment")
@@ -194,8 +220,13 @@ def load(args: argparse.Namespace | None = None,
         broker_settings = BrokerSettings(**broker)  # type: ignore[arg-type]
     except TypeError as exc:
         raise ConfigError(f"broker settings: {exc}") from None
+    try:
+        cf_settings = CentrifugoSettings(**centrifugo)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ConfigError(f"centrifugo settings: {exc}") from None
     return Config(settings, Namespaces(_options(channels, "[channels]"), namespaces),
-                  log_level, generated, broker=broker_settings)
+                  log_level, generated, broker=broker_settings, centrifugo=cf_settings,
+                  dev=dev)
 
 
 def _options(values: Mapping[str, object], where: str) -> ChannelOptions:
@@ -211,6 +242,15 @@ def describe(config: Config) -> Sequence[str]:
     lines = [f"listening on http://{s.host}:{s.port}/",
              f"namespaces: {', '.join(sorted(config.namespaces.namespaces)) or '(none)'}",
              config.broker.describe()]
+    if config.dev:
+        lines.append("WARNING: " + "!" * 60)
+        lines.append("WARNING: DEVELOPMENT PRESET (--dev / LIVEHUB_DEV=1) IS ON: any client may "
+                     "connect, subscribe, publish and read presence and history.")
+        lines.append("WARNING: never run this in production.")
+        lines.append("WARNING: " + "!" * 60)
+    elif config.centrifugo.client_insecure:
+        lines.append("WARNING: client_insecure is on: any client may connect, subscribe and "
+                     "publish without a token (development only)")
     if s.insecure_api:
         lines.append("WARNING: insecure_api is on: the server API accepts calls without a key")
     elif config.api_key_generated:

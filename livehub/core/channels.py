@@ -32,7 +32,28 @@ class ChannelOptions:
     anonymous_subscribe: bool = True
     """Whether clients without credentials may subscribe."""
     presence: bool = False
+    """Keep who is subscribed (Centrifugo ``presence``/``presence_stats``)."""
     join_leave: bool = False
+    """Send join/leave events to the broker when clients (un)subscribe."""
+
+    # -- Centrifugo client protocol permissions ("Channel permission model") ---------------
+    allow_subscribe_for_client: bool = True
+    """Any connected client may subscribe without a subscription token (channels whose name
+    starts with ``$`` always need one)."""
+    allow_user_limited_channels: bool = False
+    """``ns:name#42,43`` may be subscribed to by users 42 and 43 without a token."""
+    allow_publish_for_subscriber: bool = False
+    """Clients subscribed to the channel may publish (``client_publish``: any client may)."""
+    allow_presence_for_subscriber: bool = False
+    allow_presence_for_client: bool = False
+    allow_history_for_subscriber: bool = False
+    allow_history_for_client: bool = False
+    force_push_join_leave: bool = False
+    """Push join/leave to every subscriber, not only to those asking with ``join_leave``."""
+    force_recovery: bool = False
+    """Make every subscription recoverable (needs history); otherwise a client asks for it
+    with ``recoverable`` and needs history permission."""
+    force_positioning: bool = False
 
     def __post_init__(self) -> None:
         if self.history_size < 0 or self.history_size > 1_000_000:

@@ -378,6 +378,10 @@ class Hub:
     def channel_count(self) -> int:
         return len(self._channels)
 
+    def channel_names(self) -> list[str]:
+        """Channels with local subscribers (or released a moment ago)."""
+        return list(self._channels)
+
     def position(self, channel: str) -> StreamPosition | None:
         return self._positions.get(channel)
 

@@ -1,7 +1,9 @@
-"""Server API over HTTP: ``POST /api/publish`` (more methods arrive with the Centrifugo API).
+"""Shared parts of the server HTTP API: the API key check and payload parsing.
 
-Authorised by the ``X-API-Key`` header (or ``Authorization: apikey <key>``), compared in
-constant time.  ``insecure_api`` turns the check off for development only.
+The API itself (``POST /api/<method>``, Centrifugo-compatible, including ``publish``) is
+``livehub.centrifugo.api``.  Authorised by the ``X-API-Key`` header (or
+``Authorization: apikey <key>``, or the ``api_key`` query parameter), compared in constant
+time.  ``insecure_api`` turns the check off for development only.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import json
 
 from livehub.errors import BadRequest, Unauthorized
 from livehub.server.context import ServerContext
-from livehub.server.http import HttpConnection, Request, Response
+from livehub.server.http import Request
 from livehub.wire import sse
-from livehub.wire.cursor import encode_cursor
 from livehub.wire.payload import PayloadKind
 
 MAX_EVENT_NAME = 64
@@ -31,6 +32,8 @@ def check_api_key(ctx: ServerContext, request: Request) -> None:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() == "apikey":
             given = value.strip()
+    if given is None:
+        given = request.arg("api_key")
     if not given:
         raise Unauthorized("missing API key: send it in the X-API-Key header")
     if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
@@ -64,19 +67,3 @@ def parse_event(body: dict[str, object]) -> str | None:
         raise BadRequest(f"event must be a non-empty string of at most {MAX_EVENT_NAME} "
                          "characters without line breaks")
     return event
-
-
-async def publish_endpoint(ctx: ServerContext, request: Request,
-                           http: HttpConnection) -> Response:
-    check_api_key(ctx, request)
-    body = request.json()
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    channel = body.get("channel")
-    if not isinstance(channel, str):
-        raise BadRequest("channel must be a string")
-    data, kind = parse_payload(body)
-    event = parse_event(body)
-    position = await ctx.hub.publish(channel, data, kind, event=event)
-    return Response.json({"result": {"offset": position.offset, "epoch": position.epoch,
-                                     "cursor": encode_cursor({channel: position})}})

@@ -16,11 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+from livehub.centrifugo import CentrifugoSettings, install
+from livehub.centrifugo.node import CentrifugoNode
 from livehub.codes import Disconnect
 from livehub.core.hub import Hub
+from livehub.core.presence import MemoryPresence, PresenceManager
 from livehub.errors import LivehubError, MethodNotAllowed, NotFound
 from livehub.server import pages
-from livehub.server.api import publish_endpoint
 from livehub.server.context import ServerContext, ServerSettings
 from livehub.server.http import Handler, HttpConnection, HttpLimits, Request, Response
 from livehub.server.poll import poll_endpoint
@@ -43,16 +45,21 @@ class App:
     _http: set[HttpConnection] = field(default_factory=set)
     """HTTP connections not (yet) taken over, so that ``stop`` can close idle keep-alives."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    centrifugo: CentrifugoNode | None = None
 
     @classmethod
-    def create(cls, hub: Hub, settings: ServerSettings) -> App:
+    def create(cls, hub: Hub, settings: ServerSettings, *,
+               centrifugo: CentrifugoSettings | None = None,
+               presence: PresenceManager | None = None) -> App:
         app = cls(ServerContext.create(hub, settings))
         get = frozenset({"GET", "HEAD"})
         app.route("/events", get, sse_endpoint)
         app.route("/stream", get, stream_endpoint)
         app.route("/poll", get, poll_endpoint)
         app.route("/ws", get, channel_endpoint)
-        app.route("/api/publish", frozenset({"POST"}), publish_endpoint)
+        # Centrifugo client transports and the server API (/api/<method>, incl. publish)
+        app.centrifugo = install(app, centrifugo or CentrifugoSettings(),
+                                 presence if presence is not None else MemoryPresence())
         app.route("/health", get, health_endpoint)
         if settings.echo:
             app.route("/echo", get, echo_endpoint)
@@ -149,6 +156,8 @@ class App:
                 await task
         for http in list(self._http):
             http.shutdown()
+        if self.centrifugo is not None:
+            self.centrifugo.close()
         for conn in list(self.ctx.connections):
             conn.close(Disconnect.SHUTDOWN)
         loop = asyncio.get_running_loop()

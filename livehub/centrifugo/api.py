@@ -1,0 +1,228 @@
+"""The server HTTP API, Centrifugo-compatible ("Server API walkthrough"): ``POST /api/<method>``
+with a JSON body, and ``POST /api`` with ``{"method": ..., "params": ...}`` (the single-endpoint
+form of earlier Centrifugo versions).
+
+Authorised by ``X-API-Key`` (or ``Authorization: apikey <key>``, or ``?api_key=``); a missing or
+wrong key is answered 401, a body that is not a JSON object 400.  Every other failure is a
+Centrifugo error in a 200 answer: ``{"error": {"code": 102, "message": ...}}``.  Publications
+take the same path as every other (broker -> hubs); operations on connections (subscribe,
+unsubscribe, disconnect, refresh) are control messages that every node applies to its own
+sessions of the user.  ``publish`` answers ``offset``, ``epoch`` and the livehub ``cursor`` of
+the publication (usable as ``Last-Event-ID``/``since`` on the plain endpoints).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from livehub.centrifugo import control, protocol
+from livehub.centrifugo.commands import read_history
+from livehub.centrifugo.protocol import CommandError, get_bool, get_int, get_str
+from livehub.codes import ErrorCode
+from livehub.errors import BadRequest, LivehubError
+from livehub.server.api import check_api_key, parse_event, parse_payload
+from livehub.server.context import ServerContext
+from livehub.server.http import HttpConnection, Request, Response
+from livehub.wire.cursor import encode_cursor
+
+if TYPE_CHECKING:
+    from livehub.centrifugo.node import CentrifugoNode
+    from livehub.server.app import App
+
+Result = dict[str, object]
+Method = Callable[["CentrifugoNode", Mapping[str, Any]], Awaitable[Result]]
+
+
+async def _publish(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    channel = get_str(params, "channel", required=True)
+    data, kind = parse_payload(dict(params))
+    event = parse_event(dict(params))
+    position = await node.hub.publish(channel, data, kind, event=event)
+    return {"offset": position.offset, "epoch": position.epoch,
+            "cursor": encode_cursor({channel: position})}
+
+
+async def _broadcast(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    channels = params.get("channels")
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        raise CommandError(ErrorCode.BAD_REQUEST, "channels must be a list of strings")
+    rest = {k: v for k, v in params.items() if k != "channels"}
+    responses = await asyncio.gather(*(_call(_publish, node, {**rest, "channel": c})
+                                       for c in channels))
+    return {"responses": list(responses)}
+
+
+def _user_fields(params: Mapping[str, Any]) -> dict[str, object]:
+    return {"user": get_str(params, "user", required=True),
+            "client": get_str(params, "client") or None,
+            "session": get_str(params, "session") or None}
+
+
+async def _subscribe(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    channel = get_str(params, "channel", required=True)
+    node.hub.namespaces.options(channel)
+    since = params.get("recover_since")
+    if since is not None and not isinstance(since, dict):
+        raise CommandError(ErrorCode.BAD_REQUEST, "recover_since must be an object")
+    await node.hub.broker.publish_control(control.encode(
+        "subscribe", channel=channel, info=params.get("info"), data=params.get("data"),
+        recover_since=since, **_user_fields(params)))
+    return {}
+
+
+async def _unsubscribe(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    channel = get_str(params, "channel", required=True)
+    await node.hub.broker.publish_control(control.encode("unsubscribe", channel=channel,
+                                                         **_user_fields(params)))
+    return {}
+
+
+async def _disconnect(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    fields = _user_fields(params)
+    advice = params.get("disconnect") or {}
+    if not isinstance(advice, dict):
+        raise CommandError(ErrorCode.BAD_REQUEST, "disconnect must be an object")
+    code = get_int(advice, "code")
+    if code and not 3000 <= code <= 4999:
+        raise CommandError(ErrorCode.BAD_REQUEST, "disconnect code must be in 3000..4999")
+    whitelist = params.get("whitelist") or []
+    if not isinstance(whitelist, list):
+        raise CommandError(ErrorCode.BAD_REQUEST, "whitelist must be a list")
+    await node.hub.broker.publish_control(control.encode(
+        "disconnect", code=code or None, reason=get_str(advice, "reason") or None,
+        whitelist=whitelist or None, **fields))
+    return {}
+
+
+async def _refresh(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    await node.hub.broker.publish_control(control.encode(
+        "refresh", expired=get_bool(params, "expired") or None,
+        expire_at=get_int(params, "expire_at") or None, **_user_fields(params)))
+    return {}
+
+
+async def _presence(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    channel = get_str(params, "channel", required=True)
+    if not node.hub.namespaces.options(channel).presence:
+        raise CommandError(ErrorCode.NOT_AVAILABLE)
+    entries = await node.presence.presence(channel)
+    return {"presence": {c: protocol.client_info_value(i) for c, i in entries.items()}}
+
+
+async def _presence_stats(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    channel = get_str(params, "channel", required=True)
+    if not node.hub.namespaces.options(channel).presence:
+        raise CommandError(ErrorCode.NOT_AVAILABLE)
+    stats = await node.presence.stats(channel)
+    return {"num_clients": stats.num_clients, "num_users": stats.num_users}
+
+
+async def _history(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    channel = get_str(params, "channel", required=True)
+    options = node.hub.namespaces.options(channel)
+    if options.history_size <= 0 or options.history_ttl <= 0:
+        raise CommandError(ErrorCode.NOT_AVAILABLE)
+    since = params.get("since")
+    if since is not None and not isinstance(since, dict):
+        raise CommandError(ErrorCode.BAD_REQUEST, "since must be an object")
+    return await read_history(node.hub.broker, channel, options, limit=get_int(params, "limit"),
+                              since=since, reverse=get_bool(params, "reverse"))
+
+
+async def _history_remove(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    channel = get_str(params, "channel", required=True)
+    node.hub.namespaces.options(channel)
+    await node.hub.broker.remove_history(channel)
+    return {}
+
+
+async def _channels(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    """Active channels of this node (every transport), optionally filtered by a glob."""
+    pattern = get_str(params, "pattern")
+    hub = node.hub
+    return {"channels": {name: {"num_clients": hub.subscriber_count(name)}
+                         for name in hub.channel_names()
+                         if hub.subscriber_count(name) > 0
+                         and (not pattern or fnmatch.fnmatchcase(name, pattern))}}
+
+
+async def _info(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    return {"nodes": [node.info()]}
+
+
+async def _batch(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    commands = params.get("commands")
+    if not isinstance(commands, list):
+        raise CommandError(ErrorCode.BAD_REQUEST, "commands must be a list")
+    calls: list[tuple[str, Method | None, Mapping[str, Any]]] = []
+    for command in commands:
+        if not isinstance(command, dict) or len(command) != 1:
+            raise CommandError(ErrorCode.BAD_REQUEST, "each command has one method field")
+        name, body = next(iter(command.items()))
+        method = METHODS.get(name) if name != "batch" else None
+        calls.append((name, method, body if isinstance(body, dict) else {}))
+
+    async def one(name: str, method: Method | None, body: Mapping[str, Any]) -> Result:
+        if method is None:
+            return {"error": {"code": int(ErrorCode.METHOD_NOT_FOUND),
+                              "message": "method not found"}}
+        answer = await _call(method, node, body)
+        return {name: answer["result"]} if "result" in answer else answer
+
+    if get_bool(params, "parallel"):
+        replies = list(await asyncio.gather(*(one(*call) for call in calls)))
+    else:
+        replies = [await one(*call) for call in calls]
+    return {"replies": replies}
+
+
+METHODS: dict[str, Method] = {
+    "publish": _publish, "broadcast": _broadcast, "subscribe": _subscribe,
+    "unsubscribe": _unsubscribe, "disconnect": _disconnect, "refresh": _refresh,
+    "presence": _presence, "presence_stats": _presence_stats, "history": _history,
+    "history_remove": _history_remove, "channels": _channels, "info": _info, "batch": _batch,
+}
+
+
+async def _call(method: Method, node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    """``{"result": ...}`` or ``{"error": ...}`` of one method call."""
+    try:
+        return {"result": await method(node, params)}
+    except CommandError as exc:
+        return {"error": {"code": exc.code, "message": exc.message}}
+    except LivehubError as exc:
+        return {"error": {"code": exc.error_code, "message": exc.message}}
+
+
+async def api_endpoint(node: CentrifugoNode, name: str | None, ctx: ServerContext,
+                       request: Request, http: HttpConnection) -> Response:
+    check_api_key(ctx, request)
+    body = request.json() if request.body.strip() else {}
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    if name is None:
+        name = body.get("method")
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise BadRequest("params must be a JSON object")
+    else:
+        params = body
+    method = METHODS.get(name) if isinstance(name, str) else None
+    if method is None:
+        return Response.json({"error": {"code": int(ErrorCode.METHOD_NOT_FOUND),
+                                        "message": "method not found"}})
+    answer = await _call(method, node, params)
+    if name == "batch" and "result" in answer:
+        return Response.json(answer["result"])  # batch answers {"replies": [...]}
+    return Response.json(answer)
+
+
+def install_api(app: App, node: CentrifugoNode) -> None:
+    post = frozenset({"POST"})
+    app.route("/api", post, partial(api_endpoint, node, None))
+    for name in METHODS:
+        app.route(f"/api/{name}", post, partial(api_endpoint, node, name))

@@ -1,0 +1,212 @@
+"""The Centrifugo layer of one node: its sessions, join/leave fan-out and control messages.
+
+One ``CentrifugoNode`` per process.  It listens to the hub for join/leave events and control
+messages (both delivered by the broker from every node), keeps the local sessions by client,
+user and session id, and pings every connected session on a timer (no task per connection).
+Join/leave pushes are encoded once per wire variant, like publications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+from livehub.centrifugo import control, protocol
+from livehub.centrifugo.auth import TokenVerifier
+from livehub.centrifugo.commands import HANDLERS, connect, server_subscribe, server_unsubscribe
+from livehub.centrifugo.session import ChannelSub, Session, State
+from livehub.centrifugo.settings import CentrifugoSettings
+from livehub.centrifugo.variants import PushVariant
+from livehub.codes import Disconnect, DisconnectInfo
+from livehub.core.hub import Hub
+from livehub.core.presence import ClientInfo, PresenceManager
+from livehub.server.context import ServerContext
+
+log = logging.getLogger(__name__)
+
+
+class CentrifugoNode:
+    """Sessions of this node and the cluster-wide operations that reach them."""
+
+    def __init__(self, ctx: ServerContext, settings: CentrifugoSettings,
+                 presence: PresenceManager) -> None:
+        self.ctx = ctx
+        self.hub: Hub = ctx.hub
+        self.settings = settings
+        self.presence = presence
+        self.verifier = TokenVerifier(settings)
+        self.handlers = HANDLERS
+        self.connect = connect
+        self.node_id = str(uuid.uuid4())
+        self.started = time.time()
+        self.sessions: dict[str, Session] = {}
+        """Every session by session id (emulation requests find theirs here)."""
+        self.clients: dict[str, Session] = {}
+        self.users: dict[str, dict[Session, None]] = {}
+        self._listeners: dict[str, dict[ChannelSub, None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.TimerHandle | None = None
+        self.hub.join_leave_listeners.append(self)
+        self.hub.control_listeners.append(self.on_control)
+        if settings.client_ping_interval > 0:
+            self._ticker = asyncio.get_running_loop().call_later(
+                settings.client_ping_interval, self._tick)
+
+    # -- registry --------------------------------------------------------------------------
+
+    def register(self, session: Session) -> None:
+        self.clients[session.client] = session
+        self.users.setdefault(session.user, {})[session] = None
+
+    def unregister(self, session: Session) -> None:
+        self.sessions.pop(session.session_id, None)
+        if self.clients.get(session.client) is session:
+            del self.clients[session.client]
+        group = self.users.get(session.user)
+        if group is not None:
+            group.pop(session, None)
+            if not group:
+                del self.users[session.user]
+
+    def track(self, sub: ChannelSub) -> None:
+        """Send join/leave pushes of ``sub.channel`` to ``sub``'s session."""
+        self._listeners.setdefault(sub.channel, {})[sub] = None
+
+    def untrack(self, sub: ChannelSub) -> None:
+        group = self._listeners.get(sub.channel)
+        if group is not None and group.pop(sub, False) is None and not group:
+            del self._listeners[sub.channel]
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a side effect (presence, join/leave, server-side subscribe) in a task whose
+        failure is logged."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("centrifugo background operation failed", exc_info=task.exception())
+
+    def _tick(self) -> None:
+        self._ticker = asyncio.get_running_loop().call_later(
+            self.settings.client_ping_interval, self._tick)
+        now = time.time()
+        grace = self.settings.client_expired_close_delay
+        for session in list(self.clients.values()):
+            for sub in list(session.subs.values()):
+                if sub.expire_at is not None and sub.expire_at + grace < now:
+                    session.close(Disconnect.SUBSCRIPTION_EXPIRED)
+                    break
+            session.ping()
+
+    def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    # -- join/leave (JoinLeaveListener) ------------------------------------------------------
+
+    def on_join(self, channel: str, info: ClientInfo) -> None:
+        self._join_leave("join", channel, info)
+
+    def on_leave(self, channel: str, info: ClientInfo) -> None:
+        self._join_leave("leave", channel, info)
+
+    def _join_leave(self, kind: str, channel: str, info: ClientInfo) -> None:
+        group = self._listeners.get(channel)
+        if not group:
+            return
+        body = b'{"info":' + protocol.client_info(info) + b"}"
+        encoded: dict[PushVariant, bytes] = {}
+        for sub in group:
+            variant = sub.session.transport.variant
+            data = encoded.get(variant)
+            if data is None:
+                data = encoded[variant] = variant.encode_push(kind, body, channel)
+            sub.write(data)
+
+    # -- control messages ------------------------------------------------------------------
+
+    def on_control(self, data: bytes) -> None:
+        decoded = control.decode(data)
+        if decoded is None:
+            return
+        kind, fields = decoded
+        try:
+            if kind == "emulation":
+                self._emulation(fields)
+            else:
+                self._user_op(kind, fields)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("malformed centrifugo control message %s: %s", kind, exc)
+
+    def _emulation(self, fields: dict[str, Any]) -> None:
+        if fields.get("node") not in (None, "", self.node_id):
+            return
+        session = self.sessions.get(str(fields.get("session")))
+        if session is None or not session.transport.emulation:
+            return
+        payload = fields.get("data")
+        if isinstance(payload, str):
+            session.feed(payload)
+        elif isinstance(payload, list):
+            session.feed("\n".join(protocol.dumps(c).decode() for c in payload))
+        elif isinstance(payload, dict):
+            session.feed(protocol.dumps(payload))
+
+    def _targets(self, fields: dict[str, Any]) -> list[Session]:
+        group = self.users.get(str(fields.get("user", "")), {})
+        client = fields.get("client")
+        session_id = fields.get("session")
+        return [s for s in group if s.state is State.CONNECTED
+                and (not client or s.client == client)
+                and (not session_id or s.session_id == session_id)]
+
+    def _user_op(self, kind: str, fields: dict[str, Any]) -> None:
+        targets = self._targets(fields)
+        if kind == "disconnect":
+            keep = set(fields.get("whitelist") or ())
+            advice = DisconnectInfo(
+                int(fields.get("code") or Disconnect.FORCE_NO_RECONNECT.code),
+                str(fields.get("reason") or Disconnect.FORCE_NO_RECONNECT.reason))
+            for session in targets:
+                if session.client not in keep:
+                    session.close(advice)
+        elif kind == "unsubscribe":
+            for session in targets:
+                server_unsubscribe(session, str(fields["channel"]))
+        elif kind == "subscribe":
+            info = fields.get("info")
+            for session in targets:
+                self.spawn(server_subscribe(
+                    session, str(fields["channel"]), info=protocol.info_bytes(info),
+                    data=fields.get("data"), since=fields.get("recover_since")))
+        elif kind == "refresh":
+            for session in targets:
+                if fields.get("expired"):
+                    session.close(Disconnect.EXPIRED)
+                    continue
+                expire_at = fields.get("expire_at")
+                session.set_expiry(float(expire_at) if expire_at else None)
+                body: dict[str, object] = {}
+                ttl = session.ttl()
+                if ttl is not None:
+                    body = {"expires": True, "ttl": ttl}
+                session.push("refresh", protocol.dumps(body))
+        else:
+            log.debug("unknown centrifugo control message %s", kind)
+
+    # -- stats -----------------------------------------------------------------------------
+
+    def info(self) -> dict[str, object]:
+        return {"uid": self.node_id, "name": f"livehub-{self.node_id[:8]}",
+                "version": "livehub", "num_clients": len(self.clients),
+                "num_users": len(self.users), "num_channels": self.hub.channel_count(),
+                "num_subs": sum(len(s.subs) for s in self.clients.values()),
+                "uptime": int(time.time() - self.started)}

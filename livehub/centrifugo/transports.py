@@ -1,0 +1,296 @@
+"""Centrifugo transports and their endpoints.
+
+Bidirectional: ``/connection/websocket`` (JSON over WebSocket text frames); with emulation
+``/connection/http_stream`` (POST, newline-delimited JSON, chunked) and ``/connection/sse``
+(GET, ``cf_connect`` query, one reply per event), whose client-to-server commands arrive as
+``POST /emulation`` ("Bidirectional emulation").  The emulation endpoint never looks for the
+session itself: it publishes a control message through the broker and the node that holds
+the session (maybe another process) feeds the commands to it.
+
+Unidirectional ("Unidirectional client protocol"): ``/connection/uni_websocket`` (connect
+request as the first message or ``cf_connect``), ``/connection/uni_sse`` (``cf_connect`` or
+POST body) and ``/connection/uni_http_stream`` (POST body); they receive bare ``Push``
+objects.  Pings: ``{}`` (bidirectional, uni HTTP stream), an empty message (uni WebSocket),
+``event: ping`` (uni SSE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+from typing import TYPE_CHECKING
+
+from livehub.centrifugo import control, protocol
+from livehub.centrifugo.commands import uni_connect
+from livehub.centrifugo.session import Session
+from livehub.centrifugo.variants import (
+    PushVariant,
+    http_stream_variant,
+    line_chunk,
+    sse_frame,
+    sse_variant,
+    websocket_variant,
+)
+from livehub.codes import Disconnect, DisconnectInfo
+from livehub.errors import BadRequest, PayloadTooLarge
+from livehub.server.context import ServerContext
+from livehub.server.http import HttpConnection, Request, Response, head_bytes
+from livehub.server.outgoing import Outgoing
+from livehub.server.ws import WebSocketConnection
+from livehub.wire.handshake import Handshake, check_request
+
+if TYPE_CHECKING:
+    from livehub.centrifugo.node import CentrifugoNode
+    from livehub.server.app import App
+
+log = logging.getLogger(__name__)
+
+MAX_IGNORED_INPUT = 64 * 1024
+GET = frozenset({"GET", "HEAD"})
+POST = frozenset({"POST"})
+
+
+class CentrifugoWebSocket(WebSocketConnection):
+    """A WebSocket carrying the Centrifugo protocol (bidirectional or unidirectional)."""
+
+    __slots__ = ("_uni_started", "emulation", "name", "ping_frame", "session", "uni",
+                 "variant")
+
+    def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
+                 handshake: Handshake, node: CentrifugoNode, *, uni: bool) -> None:
+        super().__init__(ctx, transport, handshake)
+        self.name = "uni_websocket" if uni else "websocket"
+        self.uni = uni
+        self.emulation = False
+        bits = None if handshake.deflate is None else handshake.deflate.variant_key
+        self.variant: PushVariant = websocket_variant(bits, uni=uni)
+        self.ping_frame = self.variant.frame(b"" if uni else protocol.PING)
+        self._uni_started = False
+        self.session = Session(node, self)
+
+    def on_text(self, text: str) -> None:
+        if not self.uni:
+            self.session.feed(text)
+        elif not self._uni_started:
+            self.start_uni(text)
+
+    def start_uni(self, text: str) -> None:
+        """The connect request of a unidirectional WebSocket (first message or query)."""
+        self._uni_started = True
+        if len(text) > self.session.node.settings.uni_max_connect_size:
+            self.close(DisconnectInfo(Disconnect.BAD_REQUEST.code, "connect request too large"))
+            return
+        try:
+            params = protocol.parse_json(text or "{}", "connect request")
+        except BadRequest as exc:
+            self.close(DisconnectInfo(Disconnect.BAD_REQUEST.code, exc.message))
+            return
+        self.session.node.spawn(uni_connect(self.session, params))
+
+    def on_binary(self, data: bytes) -> None:
+        self.close(DisconnectInfo(Disconnect.BAD_REQUEST.code,
+                                  "binary frames: only the JSON protocol is supported"))
+
+    def on_closed(self) -> None:
+        self.session.closed()
+
+    def heartbeat(self, now: float) -> None:
+        """The node pings at the protocol level (``{}`` and its pong)."""
+
+    def close(self, info: DisconnectInfo) -> None:
+        if self.uni and not self.closed:
+            self.write(self.variant.encode_push("disconnect",
+                                                protocol.disconnect_body(info.code, info.reason)))
+        super().close(info)
+
+
+class CentrifugoStream(Outgoing, asyncio.Protocol):
+    """A taken-over HTTP response carrying Centrifugo replies or pushes (SSE or HTTP
+    streaming); it only writes, input is ignored up to a bound."""
+
+    __slots__ = ("_chunked", "_ctx", "_ignored", "emulation", "name", "ping_frame", "session",
+                 "uni", "variant")
+
+    def __init__(self, ctx: ServerContext, transport: asyncio.Transport, node: CentrifugoNode,
+                 *, name: str, uni: bool, emulation: bool, variant: PushVariant, chunked: bool,
+                 ping_frame: bytes) -> None:
+        super().__init__(transport, ctx.flusher, ctx.settings.max_buffer)
+        self._ctx = ctx
+        self._chunked = chunked
+        self._ignored = 0
+        self.name = name
+        self.uni = uni
+        self.emulation = emulation
+        self.variant = variant
+        self.ping_frame = ping_frame
+        ctx.connections[self] = None
+        self.session = Session(node, self)
+
+    def data_received(self, data: bytes) -> None:
+        self._ignored += len(data)
+        if self._ignored > MAX_IGNORED_INPUT:
+            self.close(Disconnect.BAD_REQUEST)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._ctx.connections.pop(self, None)
+        self.session.closed()
+
+    def heartbeat(self, now: float) -> None:
+        """The node pings at the protocol level."""
+
+    def close(self, info: DisconnectInfo) -> None:
+        if self.closed:
+            return
+        self.flush()
+        self.closed = True
+        transport = self.transport
+        if not transport.is_closing():
+            goodbye = self.variant.encode_push("disconnect",
+                                               protocol.disconnect_body(info.code, info.reason))
+            transport.write(goodbye + (b"0\r\n\r\n" if self._chunked else b""))
+            transport.close()
+        self._ctx.connections.pop(self, None)
+        self.session.closed()
+
+
+# -- endpoints -------------------------------------------------------------------------------
+
+
+def _handshake(ctx: ServerContext, request: Request) -> Handshake:
+    if request.arg("cf_protocol", "json") != "json":
+        raise BadRequest("only the JSON protocol is supported")
+    origins = ctx.settings.allowed_origins
+    return check_request(request.method, request.headers,
+                         allowed_origins=None if "*" in origins else list(origins),
+                         deflate=ctx.settings.ws_deflate)
+
+
+async def websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
+                             http: HttpConnection) -> None:
+    handshake = _handshake(ctx, request)
+    conn = CentrifugoWebSocket(ctx, http.transport, handshake,  # type: ignore[arg-type]
+                               node, uni=False)
+    _, tail = http.take_over(conn)
+    conn.start(handshake, tail)
+
+
+async def uni_websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
+                                 http: HttpConnection) -> None:
+    handshake = _handshake(ctx, request)
+    connect = request.arg("cf_connect")
+    conn = CentrifugoWebSocket(ctx, http.transport, handshake,  # type: ignore[arg-type]
+                               node, uni=True)
+    _, tail = http.take_over(conn)
+    conn.start(handshake, tail if connect is None else b"")
+    if connect is not None:
+        conn.start_uni(connect)
+
+
+def _take_over_stream(node: CentrifugoNode, ctx: ServerContext, request: Request,
+                      http: HttpConnection, *, name: str, uni: bool, sse: bool
+                      ) -> CentrifugoStream:
+    headers = [("content-type", "text/event-stream; charset=utf-8" if sse
+                else "application/json"),
+               ("cache-control", "no-cache, no-transform"), ("x-accel-buffering", "no")]
+    headers.extend(http.extra_headers(request))
+    headers.append(("connection", "close") if sse else ("transfer-encoding", "chunked"))
+    if sse:
+        variant, ping = sse_variant(uni=uni), (b"event: ping\ndata:\n\n" if uni
+                                               else sse_frame(protocol.PING))
+    else:
+        variant, ping = http_stream_variant(uni=uni), line_chunk(protocol.PING)
+    conn = CentrifugoStream(ctx, http.transport, node,  # type: ignore[arg-type]
+                            name=name, uni=uni, emulation=not uni, variant=variant,
+                            chunked=not sse, ping_frame=ping)
+    http.take_over(conn)
+    conn.write(head_bytes(200, headers))
+    return conn
+
+
+def _connect_text(node: CentrifugoNode, request: Request) -> str:
+    text = request.arg("cf_connect")
+    if text is None:
+        if len(request.body) > node.settings.uni_max_connect_size:
+            raise PayloadTooLarge("connect request too large")
+        try:
+            text = request.body.decode()
+        except UnicodeDecodeError:
+            raise BadRequest("connect request is not UTF-8") from None
+    elif len(text) > node.settings.uni_max_connect_size:
+        raise PayloadTooLarge("connect request too large")
+    return text
+
+
+def _check_commands(text: str) -> None:
+    commands = protocol.parse_commands(text)
+    if not commands or commands[0].method != "connect":
+        raise BadRequest("the stream must start with a connect command")
+
+
+async def sse_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
+                       http: HttpConnection) -> None:
+    """``/connection/sse``: bidirectional emulation over SSE."""
+    text = _connect_text(node, request)
+    _check_commands(text)
+    conn = _take_over_stream(node, ctx, request, http, name="sse", uni=False, sse=True)
+    conn.session.feed(text)
+
+
+async def http_stream_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
+                               http: HttpConnection) -> None:
+    """``/connection/http_stream``: bidirectional emulation over HTTP streaming."""
+    text = _connect_text(node, request)
+    _check_commands(text)
+    conn = _take_over_stream(node, ctx, request, http, name="http_stream", uni=False,
+                             sse=False)
+    conn.session.feed(text)
+
+
+async def emulation_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
+                             http: HttpConnection) -> Response:
+    """``POST /emulation``: commands of an SSE or HTTP-stream session, routed to the node
+    that holds the session through the broker."""
+    body = protocol.parse_json(request.body, "emulation request")
+    session = body.get("session")
+    if not isinstance(session, str) or not session:
+        raise BadRequest("session is required")
+    data = body.get("data")
+    if not isinstance(data, str | list | dict):
+        raise BadRequest("data must hold the commands")
+    node_id = body.get("node")
+    await node.hub.broker.publish_control(control.encode(
+        "emulation", node=node_id if isinstance(node_id, str) else None, session=session,
+        data=data))
+    return Response(204, content_type="text/plain")
+
+
+async def uni_sse_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
+                           http: HttpConnection) -> None:
+    params = protocol.parse_json(_connect_text(node, request) or "{}", "connect request")
+    conn = _take_over_stream(node, ctx, request, http, name="uni_sse", uni=True, sse=True)
+    await uni_connect(conn.session, params)
+
+
+async def uni_http_stream_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
+                                   http: HttpConnection) -> None:
+    params = protocol.parse_json(_connect_text(node, request) or "{}", "connect request")
+    conn = _take_over_stream(node, ctx, request, http, name="uni_http_stream", uni=True,
+                             sse=False)
+    await uni_connect(conn.session, params)
+
+
+def install_transports(app: App, node: CentrifugoNode) -> None:
+    """Mount the connection endpoints the settings enable."""
+    app.route("/connection/websocket", GET, partial(websocket_endpoint, node))
+    if node.settings.emulation:
+        app.route("/connection/sse", frozenset({"GET", "POST"}), partial(sse_endpoint, node))
+        app.route("/connection/http_stream", POST, partial(http_stream_endpoint, node))
+        app.route("/emulation", POST, partial(emulation_endpoint, node))
+    if node.settings.uni:
+        app.route("/connection/uni_websocket", GET, partial(uni_websocket_endpoint, node))
+        app.route("/connection/uni_sse", frozenset({"GET", "POST"}),
+                  partial(uni_sse_endpoint, node))
+        app.route("/connection/uni_http_stream", POST, partial(uni_http_stream_endpoint, node))
+
