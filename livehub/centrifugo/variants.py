@@ -8,12 +8,11 @@ recovery results travel in the subscribe (or connect) reply instead.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 
 from livehub.centrifugo import protocol
 from livehub.core.broker import Publication
-from livehub.server.variants import chunk
+from livehub.server.variants import chunk, intern
 from livehub.server.ws import framers
 from livehub.wire.cursor import StreamPosition
 
@@ -76,15 +75,8 @@ def line_chunk(payload: bytes) -> bytes:
     return chunk(payload + b"\n")
 
 
-_interned: weakref.WeakValueDictionary[tuple[object, ...], PushVariant] = (
-    weakref.WeakValueDictionary())
-
-
 def _intern(key: tuple[object, ...], frame: Frame, uni: bool) -> PushVariant:
-    found = _interned.get(key)
-    if found is None:
-        found = _interned[key] = PushVariant(frame, uni)
-    return found
+    return intern(("cf", *key), PushVariant, lambda: PushVariant(frame, uni))
 
 
 def websocket_variant(deflate_bits: int | None, *, uni: bool = False) -> PushVariant:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from livehub.core.broker import Publication
 from livehub.wire import sse
@@ -133,33 +134,29 @@ _interned: weakref.WeakValueDictionary[tuple[object, ...], object] = (
     weakref.WeakValueDictionary())
 
 
-def sse_variant(channels: Sequence[str]) -> SseVariant:
-    key = ("sse", *sorted(set(channels)))
+V = TypeVar("V")
+
+
+def intern(key: tuple[object, ...], kind: type[V], make: Callable[[], V]) -> V:
+    """The live variant of ``key``, or a new one from ``make`` (kept while someone uses it)."""
     found = _interned.get(key)
-    if isinstance(found, SseVariant):
+    if isinstance(found, kind):
         return found
-    variant = SseVariant(channels)
+    variant = make()
     _interned[key] = variant
     return variant
+
+
+def sse_variant(channels: Sequence[str]) -> SseVariant:
+    return intern(("sse", *sorted(set(channels))), SseVariant, lambda: SseVariant(channels))
 
 
 def json_variant(channels: Sequence[str], frame: Callable[[bytes], bytes],
                  frame_key: object) -> JsonLineVariant:
-    key = ("json", frame_key, *sorted(set(channels)))
-    found = _interned.get(key)
-    if isinstance(found, JsonLineVariant):
-        return found
-    variant = JsonLineVariant(channels, frame)
-    _interned[key] = variant
-    return variant
+    return intern(("json", frame_key, *sorted(set(channels))), JsonLineVariant,
+                  lambda: JsonLineVariant(channels, frame))
 
 
 def raw_ws_variant(key: object, frame_text: Callable[[bytes], bytes],
                    frame_binary: Callable[[bytes], bytes]) -> RawWsVariant:
-    full_key = ("raw", key)
-    found = _interned.get(full_key)
-    if isinstance(found, RawWsVariant):
-        return found
-    variant = RawWsVariant(frame_text, frame_binary)
-    _interned[full_key] = variant
-    return variant
+    return intern(("raw", key), RawWsVariant, lambda: RawWsVariant(frame_text, frame_binary))
