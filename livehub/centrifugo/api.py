@@ -3,8 +3,9 @@ with a JSON body, and ``POST /api`` with ``{"method": ..., "params": ...}`` (the
 form of earlier Centrifugo versions).
 
 Authorised by ``X-API-Key`` (or ``Authorization: apikey <key>``, or ``?api_key=``); a missing or
-wrong key is answered 401, a body that is not a JSON object 400.  Every other failure is a
-Centrifugo error in a 200 answer: ``{"error": {"code": 102, "message": ...}}``.  Publications
+wrong key is answered 401, a body that is not a JSON object 400, and a broker that cannot
+serve now (Redis unreachable: error 108) 503 with the error body, so clients retry.  Every other
+failure is a Centrifugo error in a 200 answer: ``{"error": {"code": 102, "message": ...}}``.  Publications
 take the same path as every other (broker -> hubs); operations on connections (subscribe,
 unsubscribe, disconnect, refresh) are control messages that every node applies to its own
 sessions of the user.  ``publish`` answers ``offset``, ``epoch`` and the livehub ``cursor`` of
@@ -218,6 +219,10 @@ async def api_endpoint(node: CentrifugoNode, name: str | None, ctx: ServerContex
     answer = await _call(method, node, params)
     if name == "batch" and "result" in answer:
         return Response.json(answer["result"])  # batch answers {"replies": [...]}
+    error = answer.get("error")
+    if isinstance(error, dict) and error.get("code") == ErrorCode.NOT_AVAILABLE:
+        # the broker cannot serve now: a retryable transport-level failure, not a refusal
+        return Response.json(answer, 503)
     return Response.json(answer)
 
 
