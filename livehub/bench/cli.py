@@ -130,7 +130,7 @@ def _compare_cases(duration: float, idle_n: int) -> dict[str, tuple[Params, list
         "fanout-sse-1000": (Params("fanout", "sse", subscribers=1000, duration=duration),
                             SSE_PEERS),
         "latency-ws-5000": (Params("fanout", "ws", subscribers=5000, rate=2.0,
-                                   duration=max(duration, 10.0), probes=5000), WS_PEERS),
+                                   duration=max(duration, 10.0), probes=500), WS_PEERS),
         "echo-100": (Params("echo", connections=100, duration=duration), ECHO_PEERS),
         "idle-ws": (Params("idle", "ws", connections=idle_n), WS_PEERS),
         "idle-sse": (Params("idle", "sse", connections=idle_n), IDLE_SSE_PEERS),

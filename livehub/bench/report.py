@@ -37,11 +37,11 @@ def _num(v: float | None, unit: str = "") -> str:
 
 
 def bar_chart(title: str, rows: list[tuple[str, float, str]], unit: str = "",
-              width: int = 720) -> str:
+              width: int = 900) -> str:
     """Horizontal bars: ``(label, value, note)``; livehub's bar is drawn in red."""
     if not rows:
         return ""
-    bar_h, gap, left, right = 22, 6, 190, 150
+    bar_h, gap, left, right = 22, 6, 190, 330
     height = 34 + len(rows) * (bar_h + gap)
     top = max(v for _, v, _ in rows) or 1.0
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '

@@ -209,9 +209,11 @@ def _cpu_figures(prefix: str, s0: Snapshot, s1: Snapshot, units: int,
     busy = sum(c["busy_s"] for c in cores.values())
     soft = sum(c["softirq"] for c in cores.values()) * wall
     own = (s1.gen_cpu - s0.gen_cpu) + (s1.server_cpu - s0.server_cpu if pid else 0.0)
+    kernel = soft + (s1.ksoftirqd - s0.ksoftirqd)
+    out["kernel_net_cpu_util"] = round(kernel / wall, 3)
     # CPU used by anything else on the machine during the window (other users' jobs): a run
     # with a large figure here was disturbed and its throughput is not to be trusted.
-    out["foreign_cpu_util"] = round(max(0.0, busy - soft - own) / wall, 3)
+    out["foreign_cpu_util"] = round(max(0.0, busy - kernel - own) / wall, 3)
     server_core = cores.get("cpu0")
     if pid and server_core:
         # The server is pinned to CPU 0 and alone there: this is its time plus the kernel's
@@ -342,6 +344,11 @@ async def fanout(target: Target, p: Params, progress: Progress,
         "errors": {**st.errors, **pub_st.errors},
     }
     figures.update(_cpu_figures("delivery", s0, s1, st.delivered, target.pid))
+    gen_us = figures.get("gen_cpu_us_per_delivery")
+    if gen_us is not None:
+        # How long the generator's one core needs to read one publication from every
+        # subscriber: a floor under the latency tail this lab can show at this N.
+        figures["gen_read_all_ms"] = round(gen_us * live / 1000, 2)
     if side_figures:
         figures["churn"] = side_figures
     progress.done(
