@@ -11,7 +11,7 @@ from typing import Any
 
 import livehub
 from livehub.bench.peers import install
-from livehub.bench.report import render
+from livehub.bench.report import markdown, render
 from livehub.bench.runner import Case, Options, figure, run_cases, write_result
 from livehub.bench.scenarios import SCENARIOS, Params
 from livehub.bench.servers import SERVERS, TRANSPORTS
@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="result JSON files -> one self-contained HTML page")
     rep.add_argument("files", nargs="+", type=Path)
     rep.add_argument("-o", "--output", type=Path, default=Path("bench-results/report.html"))
+    rep.add_argument("--markdown", action="store_true",
+                     help="also print the tables as Markdown (for docs/benchmarks.md)")
 
     inst = sub.add_parser("install", help="install the peer servers into the cache folder")
     inst.add_argument("--cache", type=Path,
@@ -235,6 +237,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     docs = [json.loads(p.read_text()) for p in args.files]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(render(docs, [str(p) for p in args.files]))
+    if args.markdown:
+        print(markdown(docs))
     print(f"report: {args.output}")
     return 0
 

@@ -315,3 +315,41 @@ code {{ background: #f4f4f4; padding: 1px 3px; }}
 </table>
 </body></html>
 """
+
+
+def markdown(docs: list[dict[str, Any]]) -> str:
+    """Markdown tables, one per case group: the headline (median and range over the runs),
+    CPU per unit, the generator's and other processes' CPU, loss, and livehub / peer."""
+    cases = _cases(docs)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in cases:
+        groups.setdefault(c["group"] or _label(c), []).append(c)
+    out: list[str] = []
+    for group, members in groups.items():
+        key = members[0]["headline"]["figure"]
+        higher = members[0]["headline"]["higher_is_better"]
+        base = next((m for m in members if m["server"] == "livehub"), None)
+        base_v = base["headline"].get("median") if base else None
+        out.append(f"### {group}: {key} ({'higher' if higher else 'lower'} is better)\n")
+        out.append("| server | median | min - max | server CPU us/unit | server core us/unit "
+                   "| generator CPU | other CPU | lost / dup | livehub / peer |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for m in members:
+            f = m["figures"]
+            h = m["headline"]
+            unit = next((v for k, v in f.items() if k.startswith("server_cpu_us_per_")), None)
+            core = next((v for k, v in f.items() if k.startswith("server_core_us_per_")), None)
+            v = h.get("median")
+            ratio = "-"
+            if base_v is not None and v and m is not base:
+                ratio = f"{base_v / v:.2f}"
+            runs = len(m.get("runs", []))
+            out.append(
+                f"| {m['server']} | {_num(v)} | {_num(h.get('min'))} - {_num(h.get('max'))} "
+                f"({runs} runs) | {_num(unit)} | {_num(core)} "
+                f"| {_num(100 * (f.get('gen_cpu_util') or 0))}% "
+                f"| {_num(100 * (f.get('foreign_cpu_util') or 0))}% "
+                f"| {f.get('lost', 0)} / {f.get('duplicated', 0)} | {ratio} |"
+            )
+        out.append("")
+    return "\n".join(out)
