@@ -14,7 +14,7 @@ from livehub.bench.peers import install
 from livehub.bench.report import markdown, render
 from livehub.bench.runner import Case, Options, figure, run_cases, write_result
 from livehub.bench.scenarios import SCENARIOS, Params
-from livehub.bench.servers import SERVERS, TRANSPORTS
+from livehub.bench.servers import SERVERS, TRANSPORTS, snapshot_livehub
 
 WS_PEERS = ["node-ws", "websockets", "picows", "aiohttp"]
 ECHO_PEERS = ["node-ws-echo", "websockets", "picows", "aiohttp"]
@@ -36,6 +36,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="folder the peers are installed into (default .bench-cache)")
     parser.add_argument("--livehub-root", type=Path, default=None,
                         help="source tree whose livehub is started (default: this one)")
+    parser.add_argument("--livehub-ref", default=None,
+                        help="run this git commit of --livehub-root, exported into the cache")
     parser.add_argument("--livehub-python", default=sys.executable,
                         help="interpreter that runs `-m livehub serve`")
     parser.add_argument("--peer-python", default=None,
@@ -51,6 +53,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _options(args: argparse.Namespace) -> Options:
     root = args.livehub_root or _default_root()
+    if args.livehub_ref:
+        root = snapshot_livehub(root, args.livehub_ref, args.cache.resolve())
     return Options(
         cache=args.cache.resolve(), livehub_root=root.resolve(),
         livehub_python=args.livehub_python, peer_python=args.peer_python,

@@ -241,6 +241,29 @@ def render(docs: list[dict[str, Any]], names: list[str]) -> str:
                 for m in members]
         sections.append(bar_chart(f"Fan-out deliveries/s, {group}", rows))
 
+    cpu_rows = []
+    wire_rows = []
+    for c in cases:
+        p = c["params"]
+        if p["scenario"] != "fanout":
+            continue
+        rate = f"{p['rate']:g}/s" if p.get("rate") else "max"
+        label = f"{_label(c)} n={p['subscribers']} {rate}"
+        unit = c["figures"].get("server_cpu_us_per_delivery")
+        core = c["figures"].get("server_core_us_per_delivery")
+        if unit is not None:
+            cpu_rows.append((label, float(unit), f"core incl. kernel {_num(core)} us"))
+        wire = c["figures"].get("bytes_per_delivery")
+        if wire is not None:
+            wire_rows.append((label, float(wire),
+                              f"loopback {_num(c['figures'].get('loopback_bytes_per_delivery'))}"
+                              " B incl. TCP/IP"))
+    if cpu_rows:
+        sections.append(bar_chart("Server CPU per delivery (process time)", cpu_rows, " us"))
+    if wire_rows:
+        sections.append(bar_chart("Bytes on the wire per delivered 100-byte message", wire_rows,
+                                  " B"))
+
     series: dict[str, list[tuple[float, float]]] = {}
     for c in cases:
         p = c["params"]
