@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="publications in flight when rate is 0 (default 32)")
     run.add_argument("--probes", type=int, default=100,
                      help="subscribers that parse every message for latency and sequence")
+    run.add_argument("--http-pipeline", type=int, default=1,
+                     help="POSTs in flight for the HTTP publisher (default 1, no pipelining)")
     run.add_argument("--read-pause-ms", type=float, default=0.0,
                      help="counting subscribers read at most once per this many ms (0: off)")
     run.add_argument("--connections", type=_ints, default=[100],
@@ -160,7 +162,7 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                 duration=args.duration, window=args.window, probes=args.probes, connections=n,
                 message_size=args.message_size, churn_rate=args.churn_rate,
                 churn_hold_ms=args.churn_hold_ms, concurrency=args.concurrency,
-                read_pause_ms=args.read_pause_ms,
+                read_pause_ms=args.read_pause_ms, http_pipeline=args.http_pipeline,
             )
             if not SERVERS[args.server].supports(args.scenario, transport):
                 print(f"{args.server} has no {args.scenario} over {transport}", file=sys.stderr)

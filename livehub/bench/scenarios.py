@@ -60,15 +60,17 @@ class Params:
     churn_hold_ms: float = 200.0
     concurrency: int = 200
     hold: float = 2.0
+    http_pipeline: int = 1
+    """POSTs the HTTP publisher may have in flight (1: wait for each response)."""
     read_pause_ms: float = 0.0
     """Counting subscribers read at most once per this many ms (0: whenever data arrives)."""
 
     def used(self) -> dict[str, Any]:
         keys = {
             "fanout": ("transport", "subscribers", "rate", "size", "duration", "window", "probes",
-                       "read_pause_ms"),
+                       "read_pause_ms", "http_pipeline"),
             "churn": ("transport", "subscribers", "rate", "size", "duration", "window", "probes",
-                      "read_pause_ms", "churn_rate", "churn_hold_ms"),
+                      "read_pause_ms", "http_pipeline", "churn_rate", "churn_hold_ms"),
             "echo": ("connections", "message_size", "duration"),
             "idle": ("transport", "connections", "concurrency", "hold"),
         }[self.scenario]
@@ -180,8 +182,8 @@ class _ReadyPoll(PollSubscriber):
             self.ready.set_result(None)
 
 
-def _publisher_factory(routes: Routes, transport: str, port: int,
-                       st: RunStats) -> Callable[[], Conn]:
+def _publisher_factory(routes: Routes, transport: str, port: int, st: RunStats,
+                       pipeline: int = 1) -> Callable[[], Conn]:
     how = routes.publisher_for(transport)
     if how == "ws":
         assert routes.ws_publish is not None
@@ -190,7 +192,9 @@ def _publisher_factory(routes: Routes, transport: str, port: int,
     if how == "http":
         assert routes.http_publish is not None
         path, body, headers = routes.http_publish, routes.http_body, routes.http_headers
-        return lambda: HttpPublisher(st, lambda p: http_post_request(path, port, body(p), headers))
+        return lambda: HttpPublisher(
+            st, lambda p: http_post_request(path, port, body(p), headers), pipeline
+        )
     raise ValueError(f"this server cannot publish to {transport!r} subscribers")
 
 
@@ -246,8 +250,10 @@ async def fanout(target: Target, p: Params, progress: Progress,
                                          progress=progress, what="subscribers", st=st)
     subs = conns
     pub_st = RunStats()
-    pub = await _open(_publisher_factory(target.routes, p.transport, target.port, pub_st),
-                      target.port)
+    pub = await _open(
+        _publisher_factory(target.routes, p.transport, target.port, pub_st, p.http_pipeline),
+        target.port,
+    )
     assert isinstance(pub, WsPublisher | HttpPublisher)
     await asyncio.sleep(0.5)  # let every subscription settle on the server
 
