@@ -49,6 +49,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="do not install missing peers (fail instead)")
     parser.add_argument("--out", type=Path, default=None, help="result JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample Python servers with py-spy into bench-results/profiles")
 
 
 def _options(args: argparse.Namespace) -> Options:
@@ -60,7 +62,7 @@ def _options(args: argparse.Namespace) -> Options:
         livehub_python=args.livehub_python, peer_python=args.peer_python,
         pin=not args.no_pin, repeat=max(1, args.repeat),
         attach_port=getattr(args, "attach", None), attach_pid=getattr(args, "attach_pid", None),
-        quiet=args.quiet, install_peers=not args.no_install,
+        quiet=args.quiet, install_peers=not args.no_install, profile=args.profile,
         logs=Path("bench-results") / "logs",
     )
 
