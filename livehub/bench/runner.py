@@ -117,7 +117,7 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
         if opts.profile and spec.runtime != "node" and shutil.which("py-spy"):
             out = opts.logs.parent / "profiles" / f"{case.group}-{spec.name}-{server.pid}.txt"
             out.parent.mkdir(parents=True, exist_ok=True)
-            profiler = subprocess.Popen(  # noqa: S603 - fixed argv
+            profiler = subprocess.Popen(
                 ["py-spy", "record", "--pid", str(server.pid), "--nonblocking", "--format",
                  "raw", "--duration", str(int(case.params.duration + 30)), "--output", str(out)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
