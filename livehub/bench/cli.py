@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="publications in flight when rate is 0 (default 32)")
     run.add_argument("--probes", type=int, default=100,
                      help="subscribers that parse every message for latency and sequence")
-    run.add_argument("--http-pipeline", type=int, default=1,
-                     help="POSTs in flight for the HTTP publisher (default 1, no pipelining)")
+    run.add_argument("--http-pipeline", type=int, default=16,
+                     help="POSTs in flight for the HTTP publisher (default 16; 1: none)")
     run.add_argument("--read-pause-ms", type=float, default=0.0,
                      help="counting subscribers read at most once per this many ms (0: off)")
     run.add_argument("--connections", type=_ints, default=[100],
@@ -137,8 +137,8 @@ def _compare_cases(duration: float, idle_n: int) -> dict[str, tuple[Params, list
     return {
         "fanout-ws-1000": (Params("fanout", "ws", subscribers=1000, duration=duration), WS_PEERS),
         "fanout-ws-5000": (Params("fanout", "ws", subscribers=5000, duration=duration), WS_PEERS),
-        "fanout-sse-1000": (Params("fanout", "sse", subscribers=1000, duration=duration),
-                            SSE_PEERS),
+        "fanout-sse-1000": (Params("fanout", "sse", subscribers=1000, duration=duration,
+                                   http_pipeline=16), SSE_PEERS),
         "latency-ws-5000": (Params("fanout", "ws", subscribers=5000, rate=2.0,
                                    duration=max(duration, 10.0), probes=500), WS_PEERS),
         "echo-100": (Params("echo", connections=100, duration=duration), ECHO_PEERS),

@@ -60,7 +60,7 @@ class Params:
     churn_hold_ms: float = 200.0
     concurrency: int = 200
     hold: float = 2.0
-    http_pipeline: int = 1
+    http_pipeline: int = 16
     """POSTs the HTTP publisher may have in flight (1: wait for each response)."""
     read_pause_ms: float = 0.0
     """Counting subscribers read at most once per this many ms (0: whenever data arrives)."""
