@@ -114,11 +114,13 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
     server.start()
     profiler: subprocess.Popen[bytes] | None = None
     try:
-        if opts.profile and spec.runtime != "node" and shutil.which("py-spy"):
+        here = str(Path(sys.executable).parent)
+        spy = shutil.which("py-spy") or shutil.which("py-spy", path=here)
+        if opts.profile and spec.runtime != "node" and spy:
             out = opts.logs.parent / "profiles" / f"{case.group}-{spec.name}-{server.pid}.txt"
             out.parent.mkdir(parents=True, exist_ok=True)
             profiler = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(server.pid), "--nonblocking", "--format",
+                [spy, "record", "--pid", str(server.pid), "--nonblocking", "--format",
                  "raw", "--duration", str(int(case.params.duration + 30)), "--output", str(out)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
