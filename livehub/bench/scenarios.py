@@ -324,10 +324,12 @@ async def fanout(target: Target, p: Params, progress: Progress,
             lost_disc += max(0, seq - s.count)
             continue
         if s.probe:
-            lost += s.gaps + max(0, seq - s.last_seq)
+            # A gap is loss for sure; a missing tail is loss only once the run has drained.
+            lost += s.gaps + (max(0, seq - s.last_seq) if drained else 0)
             dup += s.dups
         else:
-            lost += max(0, seq - s.count)
+            if drained:
+                lost += max(0, seq - s.count)
             dup += max(0, s.count - seq)
     wall = s1.t - s0.t
     figures: dict[str, Any] = {
@@ -338,6 +340,7 @@ async def fanout(target: Target, p: Params, progress: Progress,
         "expected_deliveries": seq * live,
         "deliveries_per_s": round(st.delivered / max(wall, 1e-9), 1),
         "drained": drained,
+        "undelivered_at_end": seq * live - st.delivered if not drained else 0,
         "overloaded": overloaded,
         "lost": lost,
         "duplicated": dup,
