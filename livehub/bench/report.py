@@ -37,11 +37,11 @@ def _num(v: float | None, unit: str = "") -> str:
 
 
 def bar_chart(title: str, rows: list[tuple[str, float, str]], unit: str = "",
-              width: int = 900) -> str:
+              width: int = 1000) -> str:
     """Horizontal bars: ``(label, value, note)``; livehub's bar is drawn in red."""
     if not rows:
         return ""
-    bar_h, gap, left, right = 22, 6, 190, 330
+    bar_h, gap, left, right = 22, 6, 290, 300
     height = 34 + len(rows) * (bar_h + gap)
     top = max(v for _, v, _ in rows) or 1.0
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -188,7 +188,7 @@ def _ratio_rows(cases: list[dict[str, Any]]) -> list[str]:
         higher = base["headline"]["higher_is_better"]
         bv = figure(base["figures"], key)
         for m in members:
-            if m is base:
+            if m["server"] == "livehub":
                 continue
             v = figure(m["figures"], key)
             ratio = bv / v if bv is not None and v else None
@@ -364,7 +364,7 @@ def markdown(docs: list[dict[str, Any]]) -> str:
             core = next((v for k, v in f.items() if k.startswith("server_core_us_per_")), None)
             v = h.get("median")
             ratio = "-"
-            if base_v is not None and v and m is not base:
+            if base_v is not None and v and m["server"] != "livehub":
                 ratio = f"{base_v / v:.2f}"
             runs = len(m.get("runs", []))
             out.append(
