@@ -8,6 +8,7 @@ round trips; then a table of livehub's figures divided by each peer's and every 
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -175,10 +176,36 @@ def _label(c: dict[str, Any]) -> str:
     return f'{c["server"]} ({p.get("transport", "ws")})'
 
 
-def _ratio_rows(cases: list[dict[str, Any]]) -> list[str]:
-    groups: dict[str, list[dict[str, Any]]] = {}
+def _groups(cases: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Cases compared together: same group name and same parameters.
+
+    When one group name comes with several parameter sets (result files of different runs),
+    the parameters that differ are added to the name.
+    """
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for c in cases:
-        groups.setdefault(c["group"] or _label(c), []).append(c)
+        key = (c["group"] or _label(c), json.dumps(c["params"], sort_keys=True))
+        by_key.setdefault(key, []).append(c)
+    names: dict[str, list[tuple[str, str]]] = {}
+    for key in by_key:
+        names.setdefault(key[0], []).append(key)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, keys in names.items():
+        for key in keys:
+            label = name
+            if len(keys) > 1:
+                mine = json.loads(key[1])
+                others = [json.loads(k[1]) for k in keys if k != key]
+                every = sorted({k for o in [mine, *others] for k in o})
+                diff = [f"{k}={mine.get(k, '-')}" for k in every
+                        if any(o.get(k) != mine.get(k) for o in others)]
+                label = f"{name} ({', '.join(diff)})"
+            out[label] = by_key[key]
+    return out
+
+
+def _ratio_rows(cases: list[dict[str, Any]]) -> list[str]:
+    groups = _groups(cases)
     rows = []
     for group, members in groups.items():
         base = next((m for m in members if m["server"] == "livehub"), None)
@@ -229,11 +256,11 @@ def render(docs: list[dict[str, Any]], names: list[str]) -> str:
     cases = _cases(docs)
     sections: list[str] = []
 
-    fan_groups: dict[str, list[dict[str, Any]]] = {}
-    for c in cases:
-        p = c["params"]
-        if p["scenario"] in ("fanout", "churn") and not p.get("rate"):
-            fan_groups.setdefault(c["group"] or _label(c), []).append(c)
+    fan_groups = {
+        name: members for name, members in _groups(cases).items()
+        if members[0]["params"]["scenario"] in ("fanout", "churn")
+        and not members[0]["params"].get("rate")
+    }
     for group, members in fan_groups.items():
         rows = [(_label(m), figure(m["figures"], "deliveries_per_s") or 0.0,
                  f"{_num(m['figures'].get('server_cpu_us_per_delivery'))} us/delivery, "
@@ -343,10 +370,7 @@ code {{ background: #f4f4f4; padding: 1px 3px; }}
 def markdown(docs: list[dict[str, Any]]) -> str:
     """Markdown tables, one per case group: the headline (median and range over the runs),
     CPU per unit, the generator's and other processes' CPU, loss, and livehub / peer."""
-    cases = _cases(docs)
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for c in cases:
-        groups.setdefault(c["group"] or _label(c), []).append(c)
+    groups = _groups(_cases(docs))
     out: list[str] = []
     for group, members in groups.items():
         key = members[0]["headline"]["figure"]
