@@ -11,10 +11,10 @@ from typing import Any
 
 import livehub
 from livehub.bench.peers import install
-from livehub.bench.report import render
+from livehub.bench.report import markdown, render
 from livehub.bench.runner import Case, Options, figure, run_cases, write_result
 from livehub.bench.scenarios import SCENARIOS, Params
-from livehub.bench.servers import SERVERS, TRANSPORTS
+from livehub.bench.servers import SERVERS, TRANSPORTS, snapshot_livehub
 
 WS_PEERS = ["node-ws", "websockets", "picows", "aiohttp"]
 ECHO_PEERS = ["node-ws-echo", "websockets", "picows", "aiohttp"]
@@ -36,6 +36,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="folder the peers are installed into (default .bench-cache)")
     parser.add_argument("--livehub-root", type=Path, default=None,
                         help="source tree whose livehub is started (default: this one)")
+    parser.add_argument("--livehub-ref", default=None,
+                        help="run this git commit of --livehub-root, exported into the cache")
     parser.add_argument("--livehub-python", default=sys.executable,
                         help="interpreter that runs `-m livehub serve`")
     parser.add_argument("--peer-python", default=None,
@@ -47,16 +49,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="do not install missing peers (fail instead)")
     parser.add_argument("--out", type=Path, default=None, help="result JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample Python servers with py-spy into bench-results/profiles")
 
 
 def _options(args: argparse.Namespace) -> Options:
     root = args.livehub_root or _default_root()
+    if args.livehub_ref:
+        root = snapshot_livehub(root, args.livehub_ref, args.cache.resolve())
     return Options(
         cache=args.cache.resolve(), livehub_root=root.resolve(),
         livehub_python=args.livehub_python, peer_python=args.peer_python,
         pin=not args.no_pin, repeat=max(1, args.repeat),
         attach_port=getattr(args, "attach", None), attach_pid=getattr(args, "attach_pid", None),
-        quiet=args.quiet, install_peers=not args.no_install,
+        quiet=args.quiet, install_peers=not args.no_install, profile=args.profile,
         logs=Path("bench-results") / "logs",
     )
 
@@ -82,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="publications in flight when rate is 0 (default 32)")
     run.add_argument("--probes", type=int, default=100,
                      help="subscribers that parse every message for latency and sequence")
+    run.add_argument("--http-pipeline", type=int, default=16,
+                     help="POSTs in flight for the HTTP publisher (default 16; 1: none)")
     run.add_argument("--read-pause-ms", type=float, default=0.0,
                      help="counting subscribers read at most once per this many ms (0: off)")
     run.add_argument("--connections", type=_ints, default=[100],
@@ -111,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="result JSON files -> one self-contained HTML page")
     rep.add_argument("files", nargs="+", type=Path)
     rep.add_argument("-o", "--output", type=Path, default=Path("bench-results/report.html"))
+    rep.add_argument("--markdown", action="store_true",
+                     help="also print the tables as Markdown (for docs/benchmarks.md)")
 
     inst = sub.add_parser("install", help="install the peer servers into the cache folder")
     inst.add_argument("--cache", type=Path,
@@ -127,10 +137,10 @@ def _compare_cases(duration: float, idle_n: int) -> dict[str, tuple[Params, list
     return {
         "fanout-ws-1000": (Params("fanout", "ws", subscribers=1000, duration=duration), WS_PEERS),
         "fanout-ws-5000": (Params("fanout", "ws", subscribers=5000, duration=duration), WS_PEERS),
-        "fanout-sse-1000": (Params("fanout", "sse", subscribers=1000, duration=duration),
-                            SSE_PEERS),
+        "fanout-sse-1000": (Params("fanout", "sse", subscribers=1000, duration=duration,
+                                   http_pipeline=16), SSE_PEERS),
         "latency-ws-5000": (Params("fanout", "ws", subscribers=5000, rate=2.0,
-                                   duration=max(duration, 10.0), probes=5000), WS_PEERS),
+                                   duration=max(duration, 10.0), probes=500), WS_PEERS),
         "echo-100": (Params("echo", connections=100, duration=duration), ECHO_PEERS),
         "idle-ws": (Params("idle", "ws", connections=idle_n), WS_PEERS),
         "idle-sse": (Params("idle", "sse", connections=idle_n), IDLE_SSE_PEERS),
@@ -154,7 +164,7 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                 duration=args.duration, window=args.window, probes=args.probes, connections=n,
                 message_size=args.message_size, churn_rate=args.churn_rate,
                 churn_hold_ms=args.churn_hold_ms, concurrency=args.concurrency,
-                read_pause_ms=args.read_pause_ms,
+                read_pause_ms=args.read_pause_ms, http_pipeline=args.http_pipeline,
             )
             if not SERVERS[args.server].supports(args.scenario, transport):
                 print(f"{args.server} has no {args.scenario} over {transport}", file=sys.stderr)
@@ -235,6 +245,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     docs = [json.loads(p.read_text()) for p in args.files]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(render(docs, [str(p) for p in args.files]))
+    if args.markdown:
+        print(markdown(docs))
     print(f"report: {args.output}")
     return 0
 

@@ -84,6 +84,31 @@ def core_figures(before: dict[int, tuple[int, int, int]],
     return out
 
 
+def _ksoftirqd_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().startswith("ksoftirqd"):
+                    pids.append(int(entry.name))
+    return pids
+
+
+_KSOFTIRQD: list[int] | None = None
+
+
+def ksoftirqd_seconds() -> float:
+    """CPU of the ksoftirqd threads: softirq work the kernel deferred (loopback TCP, mostly)."""
+    global _KSOFTIRQD
+    if _KSOFTIRQD is None:
+        _KSOFTIRQD = _ksoftirqd_pids()
+    total = 0.0
+    for pid in _KSOFTIRQD:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += cpu_seconds(pid)
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """CPU of server and generator, loopback bytes and a monotonic time, taken together."""
@@ -93,11 +118,13 @@ class Snapshot:
     gen_cpu: float
     lo_bytes: int
     cores: dict[int, tuple[int, int, int]]
+    ksoftirqd: float
 
     @classmethod
     def take(cls, server_pid: int | None) -> Snapshot:
         server = cpu_seconds(server_pid) if server_pid else 0.0
-        return cls(time.monotonic(), server, self_cpu_seconds(), loopback_bytes(), cpu_times())
+        return cls(time.monotonic(), server, self_cpu_seconds(), loopback_bytes(), cpu_times(),
+                   ksoftirqd_seconds())
 
 
 def raise_fd_limit() -> int:

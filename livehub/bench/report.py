@@ -8,6 +8,7 @@ round trips; then a table of livehub's figures divided by each peer's and every 
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -37,11 +38,11 @@ def _num(v: float | None, unit: str = "") -> str:
 
 
 def bar_chart(title: str, rows: list[tuple[str, float, str]], unit: str = "",
-              width: int = 720) -> str:
+              width: int = 1000) -> str:
     """Horizontal bars: ``(label, value, note)``; livehub's bar is drawn in red."""
     if not rows:
         return ""
-    bar_h, gap, left, right = 22, 6, 190, 150
+    bar_h, gap, left, right = 22, 6, 290, 300
     height = 34 + len(rows) * (bar_h + gap)
     top = max(v for _, v, _ in rows) or 1.0
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -175,10 +176,36 @@ def _label(c: dict[str, Any]) -> str:
     return f'{c["server"]} ({p.get("transport", "ws")})'
 
 
-def _ratio_rows(cases: list[dict[str, Any]]) -> list[str]:
-    groups: dict[str, list[dict[str, Any]]] = {}
+def _groups(cases: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Cases compared together: same group name and same parameters.
+
+    When one group name comes with several parameter sets (result files of different runs),
+    the parameters that differ are added to the name.
+    """
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for c in cases:
-        groups.setdefault(c["group"] or _label(c), []).append(c)
+        key = (c["group"] or _label(c), json.dumps(c["params"], sort_keys=True))
+        by_key.setdefault(key, []).append(c)
+    names: dict[str, list[tuple[str, str]]] = {}
+    for key in by_key:
+        names.setdefault(key[0], []).append(key)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, keys in names.items():
+        for key in keys:
+            label = name
+            if len(keys) > 1:
+                mine = json.loads(key[1])
+                others = [json.loads(k[1]) for k in keys if k != key]
+                every = sorted({k for o in [mine, *others] for k in o})
+                diff = [f"{k}={mine.get(k, '-')}" for k in every
+                        if any(o.get(k) != mine.get(k) for o in others)]
+                label = f"{name} ({', '.join(diff)})"
+            out[label] = by_key[key]
+    return out
+
+
+def _ratio_rows(cases: list[dict[str, Any]]) -> list[str]:
+    groups = _groups(cases)
     rows = []
     for group, members in groups.items():
         base = next((m for m in members if m["server"] == "livehub"), None)
@@ -188,7 +215,7 @@ def _ratio_rows(cases: list[dict[str, Any]]) -> list[str]:
         higher = base["headline"]["higher_is_better"]
         bv = figure(base["figures"], key)
         for m in members:
-            if m is base:
+            if m["server"] == "livehub":
                 continue
             v = figure(m["figures"], key)
             ratio = bv / v if bv is not None and v else None
@@ -229,17 +256,40 @@ def render(docs: list[dict[str, Any]], names: list[str]) -> str:
     cases = _cases(docs)
     sections: list[str] = []
 
-    fan_groups: dict[str, list[dict[str, Any]]] = {}
-    for c in cases:
-        p = c["params"]
-        if p["scenario"] in ("fanout", "churn") and not p.get("rate"):
-            fan_groups.setdefault(c["group"] or _label(c), []).append(c)
+    fan_groups = {
+        name: members for name, members in _groups(cases).items()
+        if members[0]["params"]["scenario"] in ("fanout", "churn")
+        and not members[0]["params"].get("rate")
+    }
     for group, members in fan_groups.items():
         rows = [(_label(m), figure(m["figures"], "deliveries_per_s") or 0.0,
                  f"{_num(m['figures'].get('server_cpu_us_per_delivery'))} us/delivery, "
                  f"gen {_num(100 * (m['figures'].get('gen_cpu_util') or 0))}%")
                 for m in members]
         sections.append(bar_chart(f"Fan-out deliveries/s, {group}", rows))
+
+    cpu_rows = []
+    wire_rows = []
+    for c in cases:
+        p = c["params"]
+        if p["scenario"] != "fanout":
+            continue
+        rate = f"{p['rate']:g}/s" if p.get("rate") else "max"
+        label = f"{_label(c)} n={p['subscribers']} {rate}"
+        unit = c["figures"].get("server_cpu_us_per_delivery")
+        core = c["figures"].get("server_core_us_per_delivery")
+        if unit is not None:
+            cpu_rows.append((label, float(unit), f"core incl. kernel {_num(core)} us"))
+        wire = c["figures"].get("bytes_per_delivery")
+        if wire is not None:
+            wire_rows.append((label, float(wire),
+                              f"loopback {_num(c['figures'].get('loopback_bytes_per_delivery'))}"
+                              " B incl. TCP/IP"))
+    if cpu_rows:
+        sections.append(bar_chart("Server CPU per delivery (process time)", cpu_rows, " us"))
+    if wire_rows:
+        sections.append(bar_chart("Bytes on the wire per delivered 100-byte message", wire_rows,
+                                  " B"))
 
     series: dict[str, list[tuple[float, float]]] = {}
     for c in cases:
@@ -315,3 +365,38 @@ code {{ background: #f4f4f4; padding: 1px 3px; }}
 </table>
 </body></html>
 """
+
+
+def markdown(docs: list[dict[str, Any]]) -> str:
+    """Markdown tables, one per case group: the headline (median and range over the runs),
+    CPU per unit, the generator's and other processes' CPU, loss, and livehub / peer."""
+    groups = _groups(_cases(docs))
+    out: list[str] = []
+    for group, members in groups.items():
+        key = members[0]["headline"]["figure"]
+        higher = members[0]["headline"]["higher_is_better"]
+        base = next((m for m in members if m["server"] == "livehub"), None)
+        base_v = base["headline"].get("median") if base else None
+        out.append(f"### {group}: {key} ({'higher' if higher else 'lower'} is better)\n")
+        out.append("| server | median | min - max | server CPU us/unit | server core us/unit "
+                   "| generator CPU | other CPU | lost / dup | livehub / peer |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for m in members:
+            f = m["figures"]
+            h = m["headline"]
+            unit = next((v for k, v in f.items() if k.startswith("server_cpu_us_per_")), None)
+            core = next((v for k, v in f.items() if k.startswith("server_core_us_per_")), None)
+            v = h.get("median")
+            ratio = "-"
+            if base_v is not None and v and m["server"] != "livehub":
+                ratio = f"{base_v / v:.2f}"
+            runs = len(m.get("runs", []))
+            out.append(
+                f"| {m['server']} | {_num(v)} | {_num(h.get('min'))} - {_num(h.get('max'))} "
+                f"({runs} runs) | {_num(unit)} | {_num(core)} "
+                f"| {_num(100 * (f.get('gen_cpu_util') or 0))}% "
+                f"| {_num(100 * (f.get('foreign_cpu_util') or 0))}% "
+                f"| {f.get('lost', 0)} / {f.get('duplicated', 0)} | {ratio} |"
+            )
+        out.append("")
+    return "\n".join(out)

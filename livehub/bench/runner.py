@@ -12,7 +12,9 @@ import asyncio
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -54,6 +56,8 @@ class Options:
     attach_pid: int | None = None
     quiet: bool = False
     install_peers: bool = True
+    profile: bool = False
+    """Sample the server with py-spy (when on PATH) during each case, to bench-results/profiles."""
     logs: Path = field(default_factory=lambda: Path("bench-results") / "logs")
 
 
@@ -108,7 +112,18 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
     server = ServerProcess(spec, launch, port, opts.logs / f"{spec.name}.log", cpus)
     progress.show(f"starting {spec.name} on port {port}", force=True)
     server.start()
+    profiler: subprocess.Popen[bytes] | None = None
     try:
+        here = str(Path(sys.executable).parent)
+        spy = shutil.which("py-spy") or shutil.which("py-spy", path=here)
+        if opts.profile and spec.runtime != "node" and spy:
+            out = opts.logs.parent / "profiles" / f"{case.group}-{spec.name}-{server.pid}.txt"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            profiler = subprocess.Popen(
+                [spy, "record", "--pid", str(server.pid), "--nonblocking", "--format",
+                 "raw", "--duration", str(int(case.params.duration + 30)), "--output", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
         target = Target(spec.routes, port, server.pid)
         figures = await asyncio.wait_for(
             runner(target, case.params, progress), timeout=case.params.duration + 180.0
@@ -116,7 +131,13 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
         figures["server_alive_after"] = server.alive()
         return figures
     finally:
-        server.stop()
+        server.stop()  # py-spy ends when the process it samples is gone
+        if profiler is not None:
+            try:
+                profiler.wait(10)
+            except subprocess.TimeoutExpired:
+                profiler.terminate()
+                profiler.wait(5)
 
 
 async def _run_all(cases: list[Case], opts: Options,

@@ -161,12 +161,36 @@ def livehub_version(root: Path) -> str:
             if line.startswith("__version__"):
                 version = line.split("=", 1)[1].strip().strip("\"'")
     commit = ""
+    if (root / "COMMIT").exists():
+        return f"{version} ({(root / 'COMMIT').read_text().strip()[:12]}, snapshot)"
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
             capture_output=True, text=True, timeout=10, check=False,
         ).stdout.strip()
     return f"{version} ({commit})" if commit else version
+
+
+def snapshot_livehub(root: Path, ref: str, cache: Path) -> Path:
+    """Export ``ref`` of the git tree at ``root`` into the cache; return the snapshot's root.
+
+    A tree that others commit to while a long ``compare`` runs would otherwise change under
+    it; a snapshot pins every case of the run to one commit.
+    """
+    sha = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.strip()
+    target = cache / f"livehub-{sha[:12]}"
+    if not (target / "livehub" / "__init__.py").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", "--format=tar", sha],
+            capture_output=True, timeout=120, check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, timeout=120, check=True)
+        (target / "COMMIT").write_text(sha + "\n")
+    return target
 
 
 def launch_for(spec: ServerSpec, port: int, cache: Path, livehub_root: Path, *,

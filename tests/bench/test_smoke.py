@@ -29,7 +29,7 @@ def lab(tmp_path: Path, *args: str) -> dict[str, Any]:
            "--no-pin", "--quiet", "--out", str(out), "--cache", str(tmp_path / "cache"),
            "--peer-python", sys.executable, "--livehub-root", str(ROOT)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=55,
                           check=False, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     doc: dict[str, Any] = json.loads(out.read_text())
