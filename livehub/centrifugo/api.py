@@ -4,9 +4,9 @@ form of earlier Centrifugo versions).
 
 Authorised by ``X-API-Key`` (or ``Authorization: apikey <key>``, or ``?api_key=``); a missing or
 wrong key is answered 401, a body that is not a JSON object 400, and a broker that cannot
-serve now (Redis unreachable: error 108) 503 with the error body, so clients retry.  Every other
-failure is a Centrifugo error in a 200 answer: ``{"error": {"code": 102, "message": ...}}``.  Publications
-take the same path as every other (broker -> hubs); operations on connections (subscribe,
+serve now (Redis unreachable: error 108) 503 with the error body, so clients retry.  Every
+other failure is a Centrifugo error in a 200 answer: ``{"error": {"code": 102, ...}}``.
+Publications take the same path as every other (broker -> hubs); operations on connections (subscribe,
 unsubscribe, disconnect, refresh) are control messages that every node applies to its own
 sessions of the user.  ``publish`` answers ``offset``, ``epoch`` and the livehub ``cursor`` of
 the publication (usable as ``Last-Event-ID``/``since`` on the plain endpoints).
@@ -24,7 +24,7 @@ from livehub.centrifugo import control, protocol
 from livehub.centrifugo.commands import read_history
 from livehub.centrifugo.protocol import CommandError, get_bool, get_int, get_str
 from livehub.codes import ErrorCode
-from livehub.errors import BadRequest, LivehubError
+from livehub.errors import BadRequest, LivehubError, Unavailable
 from livehub.server.api import check_api_key, parse_event, parse_payload
 from livehub.server.context import ServerContext
 from livehub.server.http import HttpConnection, Request, Response
@@ -189,12 +189,17 @@ METHODS: dict[str, Method] = {
 }
 
 
-async def _call(method: Method, node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+async def _call(method: Method, node: CentrifugoNode, params: Mapping[str, Any], *,
+                raise_unavailable: bool = False) -> Result:
     """``{"result": ...}`` or ``{"error": ...}`` of one method call."""
     try:
         return {"result": await method(node, params)}
     except CommandError as exc:
         return {"error": {"code": exc.code, "message": exc.message}}
+    except Unavailable as exc:
+        if raise_unavailable:
+            raise
+        return {"error": {"code": exc.error_code, "message": exc.message}}
     except LivehubError as exc:
         return {"error": {"code": exc.error_code, "message": exc.message}}
 
@@ -216,13 +221,13 @@ async def api_endpoint(node: CentrifugoNode, name: str | None, ctx: ServerContex
     if method is None:
         return Response.json({"error": {"code": int(ErrorCode.METHOD_NOT_FOUND),
                                         "message": "method not found"}})
-    answer = await _call(method, node, params)
+    try:
+        answer = await _call(method, node, params, raise_unavailable=True)
+    except Unavailable as exc:
+        # the broker cannot serve now: a retryable transport-level failure, not a refusal
+        return Response.json({"error": {"code": exc.error_code, "message": exc.message}}, 503)
     if name == "batch" and "result" in answer:
         return Response.json(answer["result"])  # batch answers {"replies": [...]}
-    error = answer.get("error")
-    if isinstance(error, dict) and error.get("code") == ErrorCode.NOT_AVAILABLE:
-        # the broker cannot serve now: a retryable transport-level failure, not a refusal
-        return Response.json(answer, 503)
     return Response.json(answer)
 
 
