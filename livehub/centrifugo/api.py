@@ -6,10 +6,10 @@ Authorised by ``X-API-Key`` (or ``Authorization: apikey <key>``, or ``?api_key=`
 wrong key is answered 401, a body that is not a JSON object 400, and a broker that cannot
 serve now (Redis unreachable: error 108) 503 with the error body, so clients retry.  Every
 other failure is a Centrifugo error in a 200 answer: ``{"error": {"code": 102, ...}}``.
-Publications take the same path as every other (broker -> hubs); operations on connections (subscribe,
-unsubscribe, disconnect, refresh) are control messages that every node applies to its own
-sessions of the user.  ``publish`` answers ``offset``, ``epoch`` and the livehub ``cursor`` of
-the publication (usable as ``Last-Event-ID``/``since`` on the plain endpoints).
+Publications take the same path as every other (broker -> hubs); operations on connections
+(subscribe, unsubscribe, disconnect, refresh) are control messages that every node applies
+to its own sessions of the user.  ``publish`` answers ``offset``, ``epoch`` and the livehub
+``cursor`` of the publication (usable as ``Last-Event-ID``/``since`` on the plain endpoints).
 """
 
 from __future__ import annotations
