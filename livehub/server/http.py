@@ -243,10 +243,25 @@ class HttpConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        request = self._queue.popleft()
-        asyncio.get_running_loop().create_task(self._handle(request))
+        asyncio.get_running_loop().create_task(self._serve_queue())
 
-    async def _handle(self, request: Request) -> None:
+    async def _serve_queue(self) -> None:
+        """Answer queued requests in order, in one task: pipelined requests whose handlers
+        do not suspend (a publish on the in-memory broker) are all served in the same loop
+        iteration, so their fan-out shares one write per subscriber."""
+        while self._queue and not self._closing:
+            request = self._queue.popleft()
+            if not await self._handle(request):
+                return  # taken over
+        self._busy = False
+        if self._closing:
+            return
+        if self.transport is not None:
+            self.transport.resume_reading()
+            self._arm_timer(self._limits.keepalive_timeout)
+
+    async def _handle(self, request: Request) -> bool:
+        """Answer one request; False if its handler took the connection over."""
         try:
             handler = self._router(request)
             response = await handler(request, self)
@@ -256,20 +271,15 @@ class HttpConnection(asyncio.Protocol):
             log.exception("handler failed for %s %s", request.method, request.path)
             response = Response.json({"error": {"code": 100, "message": "internal error"}}, 500)
         if response is None:
-            return  # taken over
+            return False
         if request.upgrade and response.status < 300:
             # an upgrade request answered with a plain response: nothing more to read safely
             request.keep_alive = False
         self.send_response(request, response)
-        self._busy = False
-        if self._closing:
-            return
-        if self.transport is not None and len(self._queue) <= self._limits.max_pipelined:
+        if (not self._closing and self.transport is not None
+                and len(self._queue) <= self._limits.max_pipelined):
             self.transport.resume_reading()
-        if self._queue:
-            self._maybe_start()
-        else:
-            self._arm_timer(self._limits.keepalive_timeout)
+        return True
 
     def send_response(self, request: Request, response: Response) -> None:
         transport = self.transport
