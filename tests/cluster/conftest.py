@@ -19,7 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from ..centrifugo.conftest import js_modules
 from ..redis_server import RedisServer
+from .cf import write_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 API_KEY = "cluster-test-key"
@@ -102,10 +104,12 @@ class Node:
         return result
 
 
-def start_nodes(redis: RedisServer, directory: Path, names: str, into: list[Node]) -> None:
-    """Start a node per letter of ``names`` (in parallel), appended to ``into`` at once so
-    that whoever owns ``into`` stops them even if one fails to start."""
-    nodes = [Node(name, redis.url, directory) for name in names]
+def start_nodes(redis: RedisServer, directory: Path, names: str, into: list[Node],
+                *extra: str) -> None:
+    """Start a node per letter of ``names`` (in parallel, with the extra arguments
+    ``extra``), appended to ``into`` at once so that whoever owns ``into`` stops them even if
+    one fails to start."""
+    nodes = [Node(name, redis.url, directory, *extra) for name in names]
     into.extend(nodes)
     for node in nodes:
         node.start()
@@ -113,20 +117,21 @@ def start_nodes(redis: RedisServer, directory: Path, names: str, into: list[Node
         node.wait_ready()
 
 
-ClusterFactory = Callable[[str], tuple[RedisServer, list[Node]]]
+ClusterFactory = Callable[..., tuple[RedisServer, list[Node]]]
 
 
 @pytest.fixture
 def make_cluster(tmp_path: Path) -> Iterator[ClusterFactory]:
-    """Starts one Redis and a node per letter of ``names``; everything stops at the end."""
+    """Starts one Redis and a node per letter of ``names`` (with extra arguments ``extra``);
+    everything stops at the end."""
     started: list[tuple[RedisServer, list[Node]]] = []
 
-    def make(names: str) -> tuple[RedisServer, list[Node]]:
+    def make(names: str, *extra: str) -> tuple[RedisServer, list[Node]]:
         redis = RedisServer(tmp_path / "redis")
         nodes: list[Node] = []
         started.append((redis, nodes))
         redis.start()
-        start_nodes(redis, tmp_path, names, nodes)
+        start_nodes(redis, tmp_path, names, nodes, *extra)
         return redis, nodes
 
     yield make
@@ -150,3 +155,24 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
         for node in nodes:
             node.stop()
         redis.stop()
+
+
+@pytest.fixture(scope="module")
+def cf_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
+    """Three nodes (A, B, C) over one Redis, configured for the Centrifugo tests
+    (``cf.CONFIG``: token secret, emulation, short ping and presence TTL, namespace ``room``)."""
+    directory = tmp_path_factory.mktemp("cf-cluster")
+    config = write_config(directory)
+    redis = RedisServer(directory / "redis")
+    nodes: list[Node] = []
+    try:
+        redis.start()
+        start_nodes(redis, directory, "ABC", nodes, "--config", str(config))
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+        redis.stop()
+
+
+__all__ = ["js_modules"]
