@@ -202,6 +202,11 @@ class PyClient:
 
     async def disconnect(self) -> None:
         await self.client.disconnect()
+        # The SDK closes its WebSocket in a task it does not await: let that finish, so no
+        # socket is left open (a ResourceWarning) when the test's event loop closes.
+        pending = list(getattr(self.client, "_background_tasks", ()))
+        if pending:
+            await asyncio.wait(pending, timeout=5)
 
 
 class JsAgent:
