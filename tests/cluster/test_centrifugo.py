@@ -5,13 +5,14 @@ another node, with centrifuge-python and centrifuge-js (Node) as the clients."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from .cf import NS, Events, JsAgent, PyClient, js_agent
+from .cf import NS, Events, JsAgent, PyClient, js_agent, token
 from .conftest import API_KEY, Node
 from .sse import SseStream
 
@@ -144,3 +145,103 @@ async def test_join_and_leave_of_a_client_on_a_reach_a_client_on_b(
     finally:
         await bob.disconnect()
         await cat.disconnect()
+
+
+@pytest.mark.parametrize("transport", ["http_stream", "sse"])
+async def test_emulation_session_on_a_with_its_requests_sent_to_b(
+        cf_cluster: list[Node], events: Events, js: JsAgent, http: httpx.AsyncClient,
+        transport: str) -> None:
+    """centrifuge-js streams from A and posts its commands to B's ``/emulation``: subscribe,
+    publish, presence and unsubscribe reach the session on A through the broker."""
+    a, b, c = cf_cluster
+    channel = f"{NS}:emulation-{transport}"
+    name = f"emu-{transport}"
+    await js.connect(name, "emma", transport, f"{a.url}/connection/{transport}",
+                     emulation_endpoint=b.url + "/emulation")
+    assert (await js.subscribe(name, channel))["recoverable"]
+    await js.call("publish", name=name, channel=channel, data={"from": "emma"})
+    pub = await events.next("publication", client=name)
+    assert (pub["data"], pub["offset"], pub["publisher"]["user"]) == ({"from": "emma"}, 1, "emma")
+    await api(http, c, "publish", channel=channel, data="from the API of C")
+    assert (await events.next("publication", client=name))["data"] == "from the API of C"
+    assert [e["user"] for e in await js.call("presence", name=name, channel=channel)] == ["emma"]
+    assert await users_on(http, c, channel) == ["emma"]
+    await js.call("disconnect", name=name)
+    assert (await events.next("disconnected", client=name))["code"] == 0
+    async with asyncio.timeout(1.5):
+        while await users_on(http, b, channel):
+            await asyncio.sleep(0.05)
+
+
+async def test_emulation_by_hand_http_stream_on_a_commands_posted_to_c(
+        cf_cluster: list[Node], http: httpx.AsyncClient) -> None:
+    """The wire itself: a connect on A's ``/connection/http_stream``, then commands posted to
+    C's ``/emulation`` with the session and node from the connect reply."""
+    a, b, c = cf_cluster
+    channel = f"{NS}:by-hand"
+    connect = json.dumps({"id": 1, "connect": {"token": token("hana")}}) + "\n"
+    async with http.stream("POST", a.url + "/connection/http_stream", content=connect) as stream:
+        assert stream.status_code == 200
+        lines = stream.aiter_lines()
+
+        async def reply() -> dict[str, Any]:
+            async with asyncio.timeout(10):
+                while True:
+                    line = await anext(lines)
+                    if line.strip() and line.strip() != "{}":  # skip pings
+                        message: dict[str, Any] = json.loads(line)
+                        return message
+
+        connected = (await reply())["connect"]
+        session, node_id = connected["session"], connected["node"]
+
+        async def post(command: dict[str, Any]) -> None:
+            r = await http.post(c.url + "/emulation",
+                                json={"session": session, "node": node_id, "data": command})
+            assert r.status_code == 204, r.text
+
+        await post({"id": 2, "subscribe": {"channel": channel}})
+        subscribed = await reply()
+        assert subscribed["id"] == 2 and subscribed["subscribe"]["recoverable"] is True
+        await api(http, b, "publish", channel=channel, data={"n": 1})
+        push = await reply()
+        while "join" in push.get("push", {}):
+            push = await reply()
+        assert push["push"]["channel"] == channel and push["push"]["pub"]["data"] == {"n": 1}
+        await post({"id": 3, "presence_stats": {"channel": channel}})
+        assert await reply() == {"id": 3, "presence_stats": {"num_clients": 1, "num_users": 1}}
+        # a request for an unknown session is accepted and goes nowhere
+        r = await http.post(b.url + "/emulation",
+                            json={"session": "nope", "node": node_id, "data": {"id": 4}})
+        assert r.status_code == 204
+
+
+async def test_server_api_on_b_acts_on_a_user_connected_to_a_and_c(
+        cf_cluster: list[Node], events: Events, js: JsAgent, http: httpx.AsyncClient) -> None:
+    """subscribe, unsubscribe and disconnect through B's server API reach the sessions of
+    user sam on A (centrifuge-python) and on C (centrifuge-js)."""
+    a, b, c = cf_cluster
+    channel = f"{NS}:server-side"
+    sam = PyClient("sam-a", a.ws_url + "/connection/websocket", "sam", events)
+    await sam.connect()
+    try:
+        await js.connect("sam-c", "sam", "websocket", c.ws_url + "/connection/websocket")
+        await api(http, b, "subscribe", user="sam", channel=channel)
+        for name in ("sam-a", "sam-c"):
+            await events.next("server_subscribed", client=name, channel=channel)
+        await api(http, c, "publish", channel=channel, data="to sam")
+        for name in ("sam-a", "sam-c"):
+            pub = await events.next("server_publication", client=name, channel=channel)
+            assert pub["data"] == "to sam"
+        assert await users_on(http, b, channel) == ["sam", "sam"]
+        await api(http, b, "unsubscribe", user="sam", channel=channel)
+        for name in ("sam-a", "sam-c"):
+            await events.next("server_unsubscribed", client=name, channel=channel)
+        async with asyncio.timeout(1.5):
+            while await users_on(http, b, channel):
+                await asyncio.sleep(0.05)
+        await api(http, b, "disconnect", user="sam")
+        for name in ("sam-a", "sam-c"):
+            assert (await events.next("disconnected", client=name))["code"] == 3503
+    finally:
+        await sam.disconnect()
