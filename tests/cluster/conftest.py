@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 
 from ..centrifugo.conftest import js_modules
 from ..redis_server import RedisServer
-from .cf import write_config
+from .cf import Events, JsAgent, js_agent, write_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 API_KEY = "cluster-test-key"
@@ -173,6 +173,40 @@ def cf_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]
         for node in nodes:
             node.stop()
         redis.stop()
+
+
+async def api(http: httpx.AsyncClient, node: Node, method: str, **params: Any) -> Any:
+    """The result of a server API call on ``node`` (fails on an error)."""
+    r = await http.post(f"{node.url}/api/{method}", json=params, headers={"X-API-Key": API_KEY})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "error" not in body, body
+    return body["result"]
+
+
+async def users_on(http: httpx.AsyncClient, node: Node, channel: str) -> list[str]:
+    """The users in ``channel``'s presence as ``node`` tells through the server API."""
+    result = await api(http, node, "presence", channel=channel)
+    return sorted(entry["user"] for entry in result["presence"].values())
+
+
+@pytest.fixture
+async def events() -> Events:
+    """The event log of a test's Centrifugo clients."""
+    return Events()
+
+
+@pytest.fixture
+async def js(js_modules: Path, events: Events) -> AsyncIterator[JsAgent]:
+    """A centrifuge-js agent (Node) reporting into ``events``."""
+    async with js_agent(js_modules / "node_modules", events) as agent:
+        yield agent
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
 
 
 __all__ = ["js_modules"]

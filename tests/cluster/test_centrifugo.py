@@ -6,42 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from .cf import NS, Events, JsAgent, PyClient, js_agent, token
-from .conftest import API_KEY, Node
+from .cf import NS, Events, JsAgent, PyClient, token
+from .conftest import Node, api, users_on
 from .sse import SseStream
 
 pytestmark = [pytest.mark.redis, pytest.mark.node]
-
-
-async def api(http: httpx.AsyncClient, node: Node, method: str, **params: Any) -> Any:
-    r = await http.post(f"{node.url}/api/{method}", json=params, headers={"X-API-Key": API_KEY})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert "error" not in body, body
-    return body["result"]
-
-
-@pytest.fixture
-async def events() -> Events:
-    return Events()
-
-
-@pytest.fixture
-async def js(js_modules: Path, events: Events) -> Any:
-    async with js_agent(js_modules / "node_modules", events) as agent:
-        yield agent
-
-
-@pytest.fixture
-async def http() -> Any:
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
 
 
 async def test_api_publication_on_a_reaches_python_on_b_js_on_c_and_sse(
@@ -67,12 +41,6 @@ async def test_api_publication_on_a_reaches_python_on_b_js_on_c_and_sse(
             assert sse.last_id == results[-1]["cursor"]
     finally:
         await py.disconnect()
-
-
-async def users_on(http: httpx.AsyncClient, node: Node, channel: str) -> list[str]:
-    """The users in ``channel``'s presence as node ``node`` tells through the server API."""
-    result = await api(http, node, "presence", channel=channel)
-    return sorted(entry["user"] for entry in result["presence"].values())
 
 
 async def test_presence_lists_clients_of_every_node(
