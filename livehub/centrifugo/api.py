@@ -152,7 +152,8 @@ async def _channels(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
 
 
 async def _info(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
-    return {"nodes": [node.info()]}
+    """This node and every node heard from through heartbeats (``CentrifugoNode.nodes``)."""
+    return {"nodes": node.nodes()}
 
 
 async def _batch(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:

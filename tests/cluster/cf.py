@@ -39,7 +39,9 @@ PING_INTERVAL = 1.0
 PRESENCE_TTL = 3.0
 """``presence_ttl`` of the cluster nodes (default 60 s): a killed node's clients disappear
 from presence after this."""
-NODE_TTL = 3.0
+HEARTBEAT_INTERVAL = 1.0
+"""``node_heartbeat_interval`` of the cluster nodes (node discovery for ``info``)."""
+NODE_TTL = 2 * HEARTBEAT_INTERVAL + 1
 """How long a node that stopped sending heartbeats stays in ``info``."""
 NS = "room"
 """Namespace with presence, join/leave pushed to everyone, recovery and history."""
@@ -50,6 +52,7 @@ token_hmac_secret = "{SECRET}"
 emulation = true
 client_ping_interval = {PING_INTERVAL}
 presence_ttl = {PRESENCE_TTL}
+node_heartbeat_interval = {HEARTBEAT_INTERVAL}
 
 [namespaces.{NS}]
 presence = true

@@ -40,7 +40,8 @@ class Node:
         self.port = 0
 
     def start(self) -> None:
-        env = dict(os.environ, LIVEHUB_API_KEY=API_KEY, PYTHONPATH=str(ROOT))
+        env = dict(os.environ, LIVEHUB_API_KEY=API_KEY, PYTHONPATH=str(ROOT),
+                   LIVEHUB_NODE_NAME=self.name)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "livehub", "serve", "--port", "0",

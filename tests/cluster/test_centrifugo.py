@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .cf import NS, Events, JsAgent, PyClient, token
+from .cf import HEARTBEAT_INTERVAL, NS, Events, JsAgent, PyClient, token
 from .conftest import Node, api, users_on
 from .sse import SseStream
 
@@ -213,3 +213,28 @@ async def test_server_api_on_b_acts_on_a_user_connected_to_a_and_c(
             assert (await events.next("disconnected", client=name))["code"] == 3503
     finally:
         await sam.disconnect()
+
+
+async def test_info_lists_every_node_with_its_counts(
+        cf_cluster: list[Node], events: Events, js: JsAgent, http: httpx.AsyncClient) -> None:
+    """Node discovery through heartbeat control messages: ``info`` on any node lists the
+    three nodes (itself first) with their own client counts."""
+    a, _, c = cf_cluster
+    ann = PyClient("ann", a.ws_url + "/connection/websocket", "ann", events)
+    await ann.connect()
+    try:
+        await js.connect("cid", "cid", "websocket", c.ws_url + "/connection/websocket")
+        await js.connect("cyd", "cyd", "websocket", c.ws_url + "/connection/websocket")
+        expected = {"A": 1, "B": 0, "C": 2}
+        for node in cf_cluster:
+            async with asyncio.timeout(HEARTBEAT_INTERVAL * 3 + 2):
+                while True:
+                    nodes = (await api(http, node, "info"))["nodes"]
+                    if {n["name"]: n["num_clients"] for n in nodes} == expected:
+                        break
+                    await asyncio.sleep(0.1)
+            assert nodes[0]["name"] == node.name and len({n["uid"] for n in nodes}) == 3
+            for n in nodes:
+                assert n["num_users"] == expected[n["name"]] and n["uptime"] >= 0
+    finally:
+        await ann.disconnect()

@@ -1,5 +1,5 @@
 """Centrifugo clients when a node is killed: they recover on another node, and the killed
-node's clients leave presence after the presence TTL."""
+node's clients leave presence after the presence TTL (and the node leaves ``info``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .cf import NS, PRESENCE_TTL, Events, JsAgent, Proxy, PyClient, write_config
-from .conftest import ClusterFactory, api, users_on
+from .cf import (
+    HEARTBEAT_INTERVAL,
+    NODE_TTL,
+    NS,
+    PRESENCE_TTL,
+    Events,
+    JsAgent,
+    Proxy,
+    PyClient,
+    write_config,
+)
+from .conftest import ClusterFactory, Node, api, users_on
 
 pytestmark = [pytest.mark.redis, pytest.mark.node]
 
@@ -61,7 +71,11 @@ async def test_killed_node_clients_recover_on_another_node(
             await proxy.close()
 
 
-async def test_killed_node_clients_leave_presence_after_the_ttl(
+async def node_names(http: httpx.AsyncClient, node: Node) -> list[str]:
+    return [n["name"] for n in (await api(http, node, "info"))["nodes"]]
+
+
+async def test_killed_node_clients_leave_presence_and_info_after_the_ttl(
         make_cluster: ClusterFactory, tmp_path: Path, events: Events, js: JsAgent) -> None:
     _, (a, b, c) = make_cluster("ABC", "--config", str(write_config(tmp_path)))
     channel = f"{NS}:killed"
@@ -73,6 +87,9 @@ async def test_killed_node_clients_leave_presence_after_the_ttl(
             await js.connect("cid", "cid", "websocket", c.ws_url + "/connection/websocket")
             await js.subscribe("cid", channel)
             assert await users_on(http, b, channel) == ["ann", "cid"]
+            async with asyncio.timeout(NODE_TTL + 2):
+                while await node_names(http, b) != ["B", "A", "C"]:
+                    await asyncio.sleep(0.1)
             c.kill()
             killed = time.monotonic()
             # nobody removed cid: it stays until its entry expires...
@@ -87,5 +104,10 @@ async def test_killed_node_clients_leave_presence_after_the_ttl(
                 assert await users_on(http, node, channel) == ["ann"]
             assert await api(http, a, "presence_stats", channel=channel) == {
                 "num_clients": 1, "num_users": 1}
+            # and C is no longer listed by info once its heartbeats stopped for NODE_TTL
+            async with asyncio.timeout(NODE_TTL + 2):
+                while await node_names(http, b) != ["B", "A"]:
+                    await asyncio.sleep(0.1)
+            assert time.monotonic() - killed > NODE_TTL - 2 * HEARTBEAT_INTERVAL
         finally:
             await ann.disconnect()
