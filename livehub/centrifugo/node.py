@@ -10,11 +10,16 @@ control message with its id, name and counts; every node keeps the others it hea
 within ``2 * interval + 1`` seconds, which the server API ``info`` lists with this node.  A
 node that hears from an unknown node answers with a heartbeat of its own at once, so nodes
 that start together (or one that joins later) know each other within one interval.
+
+Surveys: the server API ``channels`` asks every known node for its channels with a ``survey``
+control message; each node answers with a ``survey_reply`` addressed to the asking node, which
+merges the answers that arrive within ``SURVEY_TIMEOUT`` with its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import time
 import uuid
@@ -34,6 +39,9 @@ from livehub.errors import LivehubError
 from livehub.server.context import ServerContext
 
 log = logging.getLogger(__name__)
+
+SURVEY_TIMEOUT = 2.0
+"""Seconds a survey waits for the other nodes' answers."""
 
 
 class CentrifugoNode:
@@ -55,6 +63,8 @@ class CentrifugoNode:
         """Other nodes by id: their last heartbeat and when it arrived (monotonic)."""
         self._beat_timer: asyncio.TimerHandle | None = None
         self._beat_soon = False
+        self._surveys: dict[str, tuple[dict[str, dict[str, int]], set[str], asyncio.Event]] = {}
+        """Surveys in progress by id: answers by node, nodes asked, set when all answered."""
         self.sessions: dict[str, Session] = {}
         """Every session by session id (emulation requests find theirs here)."""
         self.clients: dict[str, Session] = {}
@@ -176,10 +186,77 @@ class CentrifugoNode:
             info[key] = value if isinstance(value, int) else 0
         self.peers[uid] = (info, now)
 
+    def live_peers(self) -> list[str]:
+        now = time.monotonic()
+        return [uid for uid, (_, seen) in self.peers.items() if now - seen <= self.node_ttl]
+
+    # -- surveys ---------------------------------------------------------------------------
+
+    def local_channels(self, pattern: str | None) -> dict[str, int]:
+        """Channels with subscribers on this node (every transport) and their numbers."""
+        hub = self.hub
+        return {name: count for name in hub.channel_names()
+                if (count := hub.subscriber_count(name)) > 0
+                and (not pattern or fnmatch.fnmatchcase(name, pattern))}
+
+    async def channels(self, pattern: str | None) -> dict[str, int]:
+        """Channels with subscribers on any node, with their numbers summed over the nodes
+        that answered the survey in time (the others are missing, and logged)."""
+        counts = self.local_channels(pattern)
+        asked = set(self.live_peers())
+        if not asked:
+            return counts
+        survey_id = uuid.uuid4().hex
+        answers: dict[str, dict[str, int]] = {}
+        done = asyncio.Event()
+        self._surveys[survey_id] = (answers, asked, done)
+        try:
+            await self.hub.broker.publish_control(control.encode(
+                "survey", id=survey_id, origin=self.node_id, op="channels",
+                pattern=pattern or None))
+            try:
+                async with asyncio.timeout(SURVEY_TIMEOUT):
+                    await done.wait()
+            except TimeoutError:
+                silent = [str(self.peers[uid][0]["name"]) if uid in self.peers else uid
+                          for uid in asked - answers.keys()]
+                log.warning("channels: no answer within %s s from nodes %s (left out)",
+                            SURVEY_TIMEOUT, ", ".join(sorted(silent)))
+        finally:
+            del self._surveys[survey_id]
+        for channels in answers.values():
+            for name, count in channels.items():
+                counts[name] = counts.get(name, 0) + count
+        return counts
+
+    def _survey(self, fields: dict[str, Any]) -> None:
+        origin = fields.get("origin")
+        if not isinstance(origin, str) or origin == self.node_id:
+            return
+        if fields.get("op") != "channels":
+            log.debug("unknown survey %r", fields.get("op"))
+            return
+        pattern = fields.get("pattern")
+        self.spawn(self.hub.broker.publish_control(control.encode(
+            "survey_reply", id=str(fields.get("id")), to=origin, origin=self.node_id,
+            channels=self.local_channels(pattern if isinstance(pattern, str) else None))))
+
+    def _survey_reply(self, fields: dict[str, Any]) -> None:
+        if fields.get("to") != self.node_id:
+            return
+        survey = self._surveys.get(str(fields.get("id")))
+        channels = fields.get("channels")
+        origin = fields.get("origin")
+        if survey is None or not isinstance(origin, str) or not isinstance(channels, dict):
+            return
+        answers, asked, done = survey
+        answers[origin] = {str(k): v for k, v in channels.items() if isinstance(v, int)}
+        if asked <= answers.keys():
+            done.set()
+
     def nodes(self) -> list[dict[str, object]]:
         """This node, then the others heard from within ``node_ttl`` (by name)."""
-        now = time.monotonic()
-        others = [info for info, seen in self.peers.values() if now - seen <= self.node_ttl]
+        others = [self.peers[uid][0] for uid in self.live_peers()]
         others.sort(key=lambda info: (str(info["name"]), str(info["uid"])))
         return [self.info(), *others]
 
@@ -216,6 +293,10 @@ class CentrifugoNode:
                 self._emulation(fields)
             elif kind == "node":
                 self._heartbeat(fields)
+            elif kind == "survey":
+                self._survey(fields)
+            elif kind == "survey_reply":
+                self._survey_reply(fields)
             else:
                 self._user_op(kind, fields)
         except (KeyError, TypeError, ValueError) as exc:

@@ -238,3 +238,32 @@ async def test_info_lists_every_node_with_its_counts(
                 assert n["num_users"] == expected[n["name"]] and n["uptime"] >= 0
     finally:
         await ann.disconnect()
+
+
+async def test_channels_lists_the_channels_of_every_node(
+        cf_cluster: list[Node], events: Events, js: JsAgent, http: httpx.AsyncClient) -> None:
+    """``channels`` on B surveys A and C: Centrifugo and plain subscribers, summed per
+    channel, filtered by a pattern."""
+    a, b, c = cf_cluster
+    ann = PyClient("ann", a.ws_url + "/connection/websocket", "ann", events)
+    await ann.connect()
+    try:
+        await ann.subscribe(f"{NS}:ch-shared")
+        await ann.subscribe(f"{NS}:ch-a")
+        await js.connect("cid", "cid", "websocket", c.ws_url + "/connection/websocket")
+        await js.subscribe("cid", f"{NS}:ch-shared")
+        async with http.stream("GET", c.url + "/events", params={"channel": "ch-plain"}) as rc:
+            sse = SseStream(rc)  # kept: a collected reader would close the stream
+            await sse.subscribed()
+            expected = {f"{NS}:ch-a": 1, f"{NS}:ch-shared": 2, "ch-plain": 1}
+            for node in cf_cluster:  # every node knows the others (heartbeats) within the TTL
+                async with asyncio.timeout(HEARTBEAT_INTERVAL * 3 + 2):
+                    while len((await api(http, node, "info"))["nodes"]) < 3:
+                        await asyncio.sleep(0.1)
+            result = await api(http, b, "channels", pattern="*ch-*")
+            assert {k: v["num_clients"] for k, v in result["channels"].items()} == expected
+            result = await api(http, a, "channels", pattern=f"{NS}:ch-*")
+            assert {k: v["num_clients"] for k, v in result["channels"].items()} == {
+                f"{NS}:ch-a": 1, f"{NS}:ch-shared": 2}
+    finally:
+        await ann.disconnect()

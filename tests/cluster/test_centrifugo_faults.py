@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from livehub.centrifugo.node import SURVEY_TIMEOUT
+
 from .cf import (
     HEARTBEAT_INTERVAL,
     NODE_TTL,
@@ -94,6 +96,11 @@ async def test_killed_node_clients_leave_presence_and_info_after_the_ttl(
             killed = time.monotonic()
             # nobody removed cid: it stays until its entry expires...
             assert await users_on(http, b, channel) == ["ann", "cid"]
+            # a channels survey on B does not wait for C forever: A's answer, after a timeout
+            started = time.monotonic()
+            result = await api(http, b, "channels", pattern=channel)
+            assert result["channels"] == {channel: {"num_clients": 1}}
+            assert time.monotonic() - started < SURVEY_TIMEOUT + 1
             async with asyncio.timeout(PRESENCE_TTL + 3):
                 while "cid" in await users_on(http, b, channel):
                     await asyncio.sleep(0.1)
