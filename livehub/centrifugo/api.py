@@ -15,7 +15,6 @@ to its own sessions of the user.  ``publish`` answers ``offset``, ``epoch`` and 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -142,17 +141,15 @@ async def _history_remove(node: CentrifugoNode, params: Mapping[str, Any]) -> Re
 
 
 async def _channels(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
-    """Active channels of this node (every transport), optionally filtered by a glob."""
-    pattern = get_str(params, "pattern")
-    hub = node.hub
-    return {"channels": {name: {"num_clients": hub.subscriber_count(name)}
-                         for name in hub.channel_names()
-                         if hub.subscriber_count(name) > 0
-                         and (not pattern or fnmatch.fnmatchcase(name, pattern))}}
+    """Active channels of every node (every transport), optionally filtered by a glob; the
+    other nodes are asked through a survey (``CentrifugoNode.channels``)."""
+    counts = await node.channels(get_str(params, "pattern") or None)
+    return {"channels": {name: {"num_clients": n} for name, n in sorted(counts.items())}}
 
 
 async def _info(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
-    return {"nodes": [node.info()]}
+    """This node and every node heard from through heartbeats (``CentrifugoNode.nodes``)."""
+    return {"nodes": node.nodes()}
 
 
 async def _batch(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:

@@ -8,7 +8,9 @@ object tagged ``"cf"``; messages of other layers (not JSON, or without the tag) 
 Kinds: ``emulation`` (node, session, data), ``disconnect`` (user, client, session, whitelist,
 code, reason), ``subscribe`` (user, channel, client, session, info, data, recover_since),
 ``unsubscribe`` (user, channel, client, session), ``refresh`` (user, client, session, expired,
-expire_at).
+expire_at), ``node`` (a heartbeat: uid, name, version, num_clients, num_users, num_channels,
+num_subs, uptime), ``survey`` (id, origin, op, pattern) and ``survey_reply`` (id, to, origin,
+channels).
 """
 
 from __future__ import annotations

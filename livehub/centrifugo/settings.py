@@ -44,6 +44,12 @@ class CentrifugoSettings:
     """Commands in one frame."""
     presence_ttl: float = 60.0
     """Seconds a presence entry lives unless refreshed (refreshed on every heartbeat tick)."""
+    node_name: str = ""
+    """This node's name in the server API ``info`` ('': ``livehub-`` and the start of its id)."""
+    node_heartbeat_interval: float = 3.0
+    """Seconds between this node's heartbeat control messages (id, name, counts), from which
+    every node learns the others for ``info``; a node not heard from for two intervals plus a
+    second is dropped.  0: no heartbeats (``info`` lists this node only)."""
     emulation: bool = False
     """``/connection/http_stream``, ``/connection/sse`` and ``POST /emulation``."""
     uni: bool = False
@@ -61,6 +67,8 @@ class CentrifugoSettings:
             raise ConfigError("client_channel_limit and client_max_commands must be >= 1")
         if self.presence_ttl <= 0:
             raise ConfigError("presence_ttl must be > 0")
+        if self.node_heartbeat_interval < 0:
+            raise ConfigError("node_heartbeat_interval must be >= 0")
 
     @property
     def has_keys(self) -> bool:

@@ -12,14 +12,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from ..centrifugo.conftest import js_modules
 from ..redis_server import RedisServer
+from .cf import Events, JsAgent, js_agent, write_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 API_KEY = "cluster-test-key"
@@ -38,7 +40,8 @@ class Node:
         self.port = 0
 
     def start(self) -> None:
-        env = dict(os.environ, LIVEHUB_API_KEY=API_KEY, PYTHONPATH=str(ROOT))
+        env = dict(os.environ, LIVEHUB_API_KEY=API_KEY, PYTHONPATH=str(ROOT),
+                   LIVEHUB_NODE_NAME=self.name)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "livehub", "serve", "--port", "0",
@@ -102,10 +105,12 @@ class Node:
         return result
 
 
-def start_nodes(redis: RedisServer, directory: Path, names: str, into: list[Node]) -> None:
-    """Start a node per letter of ``names`` (in parallel), appended to ``into`` at once so
-    that whoever owns ``into`` stops them even if one fails to start."""
-    nodes = [Node(name, redis.url, directory) for name in names]
+def start_nodes(redis: RedisServer, directory: Path, names: str, into: list[Node],
+                *extra: str) -> None:
+    """Start a node per letter of ``names`` (in parallel, with the extra arguments
+    ``extra``), appended to ``into`` at once so that whoever owns ``into`` stops them even if
+    one fails to start."""
+    nodes = [Node(name, redis.url, directory, *extra) for name in names]
     into.extend(nodes)
     for node in nodes:
         node.start()
@@ -113,20 +118,21 @@ def start_nodes(redis: RedisServer, directory: Path, names: str, into: list[Node
         node.wait_ready()
 
 
-ClusterFactory = Callable[[str], tuple[RedisServer, list[Node]]]
+ClusterFactory = Callable[..., tuple[RedisServer, list[Node]]]
 
 
 @pytest.fixture
 def make_cluster(tmp_path: Path) -> Iterator[ClusterFactory]:
-    """Starts one Redis and a node per letter of ``names``; everything stops at the end."""
+    """Starts one Redis and a node per letter of ``names`` (with extra arguments ``extra``);
+    everything stops at the end."""
     started: list[tuple[RedisServer, list[Node]]] = []
 
-    def make(names: str) -> tuple[RedisServer, list[Node]]:
+    def make(names: str, *extra: str) -> tuple[RedisServer, list[Node]]:
         redis = RedisServer(tmp_path / "redis")
         nodes: list[Node] = []
         started.append((redis, nodes))
         redis.start()
-        start_nodes(redis, tmp_path, names, nodes)
+        start_nodes(redis, tmp_path, names, nodes, *extra)
         return redis, nodes
 
     yield make
@@ -150,3 +156,58 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
         for node in nodes:
             node.stop()
         redis.stop()
+
+
+@pytest.fixture(scope="module")
+def cf_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
+    """Three nodes (A, B, C) over one Redis, configured for the Centrifugo tests
+    (``cf.CONFIG``: token secret, emulation, short ping and presence TTL, namespace ``room``)."""
+    directory = tmp_path_factory.mktemp("cf-cluster")
+    config = write_config(directory)
+    redis = RedisServer(directory / "redis")
+    nodes: list[Node] = []
+    try:
+        redis.start()
+        start_nodes(redis, directory, "ABC", nodes, "--config", str(config))
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+        redis.stop()
+
+
+async def api(http: httpx.AsyncClient, node: Node, method: str, **params: Any) -> Any:
+    """The result of a server API call on ``node`` (fails on an error)."""
+    r = await http.post(f"{node.url}/api/{method}", json=params, headers={"X-API-Key": API_KEY})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "error" not in body, body
+    return body["result"]
+
+
+async def users_on(http: httpx.AsyncClient, node: Node, channel: str) -> list[str]:
+    """The users in ``channel``'s presence as ``node`` tells through the server API."""
+    result = await api(http, node, "presence", channel=channel)
+    return sorted(entry["user"] for entry in result["presence"].values())
+
+
+@pytest.fixture
+async def events() -> Events:
+    """The event log of a test's Centrifugo clients."""
+    return Events()
+
+
+@pytest.fixture
+async def js(js_modules: Path, events: Events) -> AsyncIterator[JsAgent]:
+    """A centrifuge-js agent (Node) reporting into ``events``."""
+    async with js_agent(js_modules / "node_modules", events) as agent:
+        yield agent
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
+
+
+__all__ = ["js_modules"]
