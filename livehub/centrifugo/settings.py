@@ -48,8 +48,9 @@ class CentrifugoSettings:
     """This node's name in the server API ``info`` ('': ``livehub-`` and the start of its id)."""
     node_heartbeat_interval: float = 3.0
     """Seconds between this node's heartbeat control messages (id, name, counts), from which
-    every node learns the others for ``info``; a node not heard from for two intervals plus a
-    second is dropped.  0: no heartbeats (``info`` lists this node only)."""
+    every node learns the others for ``info`` and ``channels``; a node not heard from for two
+    intervals plus a second is dropped.  0: no heartbeats (``info`` and ``channels`` describe
+    this node only)."""
     emulation: bool = False
     """``/connection/http_stream``, ``/connection/sse`` and ``POST /emulation``."""
     uni: bool = False

@@ -6,6 +6,7 @@ read from its log.  Nodes and Redis are stopped by PID.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -189,6 +190,20 @@ async def users_on(http: httpx.AsyncClient, node: Node, channel: str) -> list[st
     """The users in ``channel``'s presence as ``node`` tells through the server API."""
     result = await api(http, node, "presence", channel=channel)
     return sorted(entry["user"] for entry in result["presence"].values())
+
+
+async def wait_users(http: httpx.AsyncClient, node: Node, channel: str, users: list[str],
+                     timeout: float = 2) -> None:
+    """Wait until ``node`` lists ``users`` in ``channel``'s presence.  A subscription is
+    added to presence right after its subscribe reply (or push), not before, so a look from
+    elsewhere just after the reply may come first."""
+    try:
+        async with asyncio.timeout(timeout):
+            while (found := await users_on(http, node, channel)) != users:
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"presence of {channel} on {node.name}: {found}, "
+                             f"not {users}") from None
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from .cf import (
     PyClient,
     write_config,
 )
-from .conftest import ClusterFactory, Node, api, users_on
+from .conftest import ClusterFactory, Node, api, users_on, wait_users
 
 pytestmark = [pytest.mark.redis, pytest.mark.node]
 
@@ -88,7 +88,7 @@ async def test_killed_node_clients_leave_presence_and_info_after_the_ttl(
             await ann.subscribe(channel)
             await js.connect("cid", "cid", "websocket", c.ws_url + "/connection/websocket")
             await js.subscribe("cid", channel)
-            assert await users_on(http, b, channel) == ["ann", "cid"]
+            await wait_users(http, b, channel, ["ann", "cid"])
             async with asyncio.timeout(NODE_TTL + 2):
                 while await node_names(http, b) != ["B", "A", "C"]:
                     await asyncio.sleep(0.1)
