@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from livehub.bench.clients import (
+    CfProbe,
+    CfSubscriber,
     Conn,
     EchoClient,
     HttpPublisher,
@@ -170,7 +172,12 @@ def _subscriber_factory(routes: Routes, transport: str, port: int, st: RunStats,
         return lambda: cls_stream(st, request)
     if transport == "poll":
         return lambda: _ReadyPoll(st, path, port, probe=probe)
-    raise ValueError(f"no client for transport {transport!r} yet (hook: clients.Subscriber)")
+    if transport == "centrifugo-ws":
+        request = ws_upgrade_request(path, port)
+        cls_cf = CfProbe if probe else CfSubscriber
+        channel = routes.channel
+        return lambda: cls_cf(st, request, channel)
+    raise ValueError(f"no client for transport {transport!r}")
 
 
 class _ReadyPoll(PollSubscriber):

@@ -18,7 +18,8 @@ from pathlib import Path
 from livehub.bench.peers import write_scripts
 
 TRANSPORTS = ("ws", "sse", "stream", "poll", "centrifugo-ws")
-"""Every transport the lab knows. ``centrifugo-ws`` is a hook: no client speaks it yet."""
+"""Every transport the lab knows. ``centrifugo-ws`` is the Centrifugo JSON protocol over
+``/connection/websocket`` (livehub only), published to through the raw ``/ws``."""
 
 LIVEHUB_CHANNEL = "bench:x"
 LIVEHUB_API_KEY = "bench-key"
@@ -30,6 +31,10 @@ api_key = "{LIVEHUB_API_KEY}"
 insecure_api = true
 echo = true
 clock = false
+
+[centrifugo]
+# Anonymous clients without a token for the centrifugo-ws transport; every permission granted.
+client_insecure = true
 
 [namespaces.bench]
 client_publish = true
@@ -60,10 +65,12 @@ class Routes:
     http_body: Callable[[bytes], bytes] = _raw_body
     http_headers: dict[str, str] = field(default_factory=dict)
     echo: str | None = None
+    channel: str = "bench"
+    """The channel name, for protocols that subscribe in-band (``centrifugo-ws``)."""
 
     def publisher_for(self, transport: str) -> str | None:
         """``"ws"`` or ``"http"``: how the fan-out of ``transport`` is published, if it can be."""
-        if transport == "ws" and self.ws_publish:
+        if transport in ("ws", "centrifugo-ws") and self.ws_publish:
             return "ws"
         if transport in self.subscribe and self.http_publish:
             return "http"
@@ -109,12 +116,14 @@ SERVERS: dict[str, ServerSpec] = {
                     "sse": f"/events?channel={LIVEHUB_CHANNEL}",
                     "stream": f"/stream?channel={LIVEHUB_CHANNEL}",
                     "poll": f"/poll?channel={LIVEHUB_CHANNEL}",
+                    "centrifugo-ws": "/connection/websocket",
                 },
                 ws_publish=f"/ws?channel={LIVEHUB_CHANNEL}",
                 http_publish="/api/publish",
                 http_body=_livehub_body,
                 http_headers={"Content-Type": "application/json", "X-API-Key": LIVEHUB_API_KEY},
                 echo="/echo",
+                channel=LIVEHUB_CHANNEL,
             ),
         ),
         ServerSpec("node-ws-echo", "node", "node-ws-echo.js",

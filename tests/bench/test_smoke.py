@@ -68,7 +68,7 @@ def test_echo_and_idle_against_python_websockets_peer(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not HAS_LIVEHUB_SERVER, reason="livehub serve is not in this tree")
-@pytest.mark.parametrize("transport", ["ws", "sse", "stream", "poll"])
+@pytest.mark.parametrize("transport", ["ws", "sse", "stream", "poll", "centrifugo-ws"])
 def test_fanout_against_livehub(tmp_path: Path, transport: str) -> None:
     doc = lab(tmp_path, "--transport", transport, "--subscribers", "10", "--probes", "3")
     check_fanout(doc, 10)
