@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="POSTs in flight for the HTTP publisher (default 16; 1: none)")
     run.add_argument("--read-pause-ms", type=float, default=0.0,
                      help="counting subscribers read at most once per this many ms (0: off)")
+    run.add_argument("--cluster", type=int, default=1, metavar="K",
+                     help="fanout over K livehub nodes sharing one Redis (a redis-server the "
+                     "lab starts); subscribers split evenly, publisher on the first node; "
+                     "implies --no-pin (default 1: one node, memory broker)")
     run.add_argument("--connections", type=_ints, default=[100],
                      help="echo clients or idle connections, comma-separated")
     run.add_argument("--message-size", type=int, default=32, help="echo message bytes")
@@ -165,14 +169,24 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                 message_size=args.message_size, churn_rate=args.churn_rate,
                 churn_hold_ms=args.churn_hold_ms, concurrency=args.concurrency,
                 read_pause_ms=args.read_pause_ms, http_pipeline=args.http_pipeline,
+                cluster=max(1, args.cluster),
             )
             if not SERVERS[args.server].supports(args.scenario, transport):
                 print(f"{args.server} has no {args.scenario} over {transport}", file=sys.stderr)
                 return 2
-            cases.append(Case(args.server, p, f"{args.scenario}-{transport}-{n}"))
+            group = f"{args.scenario}-{transport}-{n}"
+            if p.cluster > 1:
+                if args.scenario != "fanout" or args.server != "livehub" or args.attach:
+                    print("--cluster is for the livehub fanout scenario", file=sys.stderr)
+                    return 2
+                group += f"-cluster{p.cluster}"
+            cases.append(Case(args.server, p, group))
         if args.scenario == "echo":
             break
-    doc = run_cases("run", argv, cases, _options(args))
+    opts = _options(args)
+    if args.cluster > 1:
+        opts.pin = False  # 2 nodes, Redis and the generator share the cores: no placement
+    doc = run_cases("run", argv, cases, opts)
     path = write_result(doc, args.out, "run")
     print_table(doc)
     print(f"result: {path}")

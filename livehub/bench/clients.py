@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from typing import cast
@@ -57,6 +58,8 @@ class Conn(asyncio.Protocol):
     last_seq = 0
     gaps = 0
     dups = 0
+    node_latencies: array[int] | None = None
+    """A probe also records its latencies here (per node, in a cluster run)."""
 
     def __init__(self, st: RunStats, request: bytes) -> None:
         self.st = st
@@ -176,6 +179,7 @@ class ProbeMixin(Conn):
     def check(self, marks: list[tuple[int, int]], now_us: int) -> None:
         last = self.last_seq
         append = self.st.latencies_us.append
+        start = len(self.st.latencies_us)
         for seq, t_us in marks:
             if seq == last + 1:
                 last = seq
@@ -187,6 +191,8 @@ class ProbeMixin(Conn):
                 continue
             append(now_us - t_us)
         self.last_seq = last
+        if self.node_latencies is not None:
+            self.node_latencies.extend(self.st.latencies_us[start:])
 
 
 class WsProbe(ProbeMixin, WsConn):

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -203,7 +204,8 @@ def snapshot_livehub(root: Path, ref: str, cache: Path) -> Path:
 
 
 def launch_for(spec: ServerSpec, port: int, cache: Path, livehub_root: Path, *,
-               livehub_python: str, peer_python: str | None = None) -> Launch:
+               livehub_python: str, peer_python: str | None = None,
+               extra: tuple[str, ...] = ()) -> Launch:
     """The command that starts ``spec`` on ``port``."""
     env = dict(os.environ)
     env["BENCH_PORT"] = str(port)
@@ -215,7 +217,7 @@ def launch_for(spec: ServerSpec, port: int, cache: Path, livehub_root: Path, *,
             env.pop(name, None)
         env["PYTHONPATH"] = str(livehub_root)
         argv = [livehub_python, "-m", "livehub", "serve", "--host", "127.0.0.1",
-                "--port", str(port), "--config", str(config)]
+                "--port", str(port), "--config", str(config), *extra]
         return Launch(argv, livehub_root, env)
     folder = write_scripts(cache)
     if spec.runtime == "node":
@@ -300,6 +302,28 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+REDIS_SPEC = ServerSpec("redis", "redis", "", Routes(subscribe={}), "broker of a cluster run")
+
+
+def redis_launch(port: int, folder: Path) -> Launch:
+    """``redis-server`` on 127.0.0.1:``port``, nothing saved to disk."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(binary).exists():
+        raise RuntimeError("redis-server not found: a cluster run needs it on PATH")
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--protected-mode", "no", "--dir", str(folder),
+            "--loglevel", "warning"]
+    return Launch(argv, folder, dict(os.environ))
+
+
+def livehub_cluster_args(redis_port: int, prefix: str) -> tuple[str, ...]:
+    """Flags of one livehub node of a cluster run over the Redis on ``redis_port``."""
+    return ("--broker", "redis", "--redis-url", f"redis://127.0.0.1:{redis_port}/0",
+            "--redis-prefix", prefix, "--no-clock")
 
 
 def describe(spec: ServerSpec, versions: dict[str, str], livehub_root: Path) -> dict[str, str]:
