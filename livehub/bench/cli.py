@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--churn-rate", type=float, default=100.0, help="churn connections/s")
     run.add_argument("--churn-hold-ms", type=float, default=200.0,
                      help="mean life of a churning connection")
-    run.add_argument("--concurrency", type=int, default=200, help="connects in flight")
+    run.add_argument("--concurrency", type=int, default=None,
+                     help="connects in flight (default 200; 50 with --cluster, see "
+                     "docs/benchmarks.md)")
     run.add_argument("--attach", type=int, default=None, metavar="PORT",
                      help="drive an already running server on this port instead of starting one")
     run.add_argument("--attach-pid", type=int, default=None,
@@ -154,6 +156,14 @@ def _compare_cases(duration: float, idle_n: int) -> dict[str, tuple[Params, list
 COMPARE_CASES.update(_compare_cases(8.0, 10_000))
 
 
+def _concurrency(args: argparse.Namespace) -> int:
+    if args.concurrency is not None:
+        return max(1, int(args.concurrency))
+    # Over Redis each subscribe reads the channel's history through the node's Redis pool
+    # (redis-py's default: 100 connections), and a burst beyond it fails with close 1013.
+    return 50 if args.cluster > 1 else 200
+
+
 def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     cases: list[Case] = []
     transports = [t for t in args.transport.split(",") if t]
@@ -167,7 +177,7 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                 args.scenario, transport, subscribers=n, rate=args.rate, size=args.size,
                 duration=args.duration, window=args.window, probes=args.probes, connections=n,
                 message_size=args.message_size, churn_rate=args.churn_rate,
-                churn_hold_ms=args.churn_hold_ms, concurrency=args.concurrency,
+                churn_hold_ms=args.churn_hold_ms, concurrency=_concurrency(args),
                 read_pause_ms=args.read_pause_ms, http_pipeline=args.http_pipeline,
                 cluster=max(1, args.cluster),
             )

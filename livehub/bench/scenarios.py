@@ -273,7 +273,7 @@ def _with_latencies(factory: Callable[[], Conn], lat: array[int]) -> Callable[[]
     return make
 
 
-def _cluster_figures(s0: Snapshot, s1: Snapshot, units: int, target: Target, *,
+def _cluster_figures(s0: Snapshot, s1: Snapshot, units: int, target: Target, *, published: int,
                      node_lat: list[array[int]], node_of: list[int],
                      subs: list[Conn]) -> dict[str, Any]:
     """Per node: subscribers, CPU per delivery of the whole run, probe latency; and Redis."""
@@ -295,6 +295,8 @@ def _cluster_figures(s0: Snapshot, s1: Snapshot, units: int, target: Target, *,
         out[f"{name}_cpu_s"] = round(cpu, 3)
         out[f"{name}_cpu_util"] = round(cpu / wall, 3)
         out[f"{name}_cpu_us_per_delivery"] = _per(cpu, units, 1e6)
+        # Redis sees each publication once per node, whatever the number of subscribers.
+        out[f"{name}_cpu_us_per_publication"] = _per(cpu, published, 1e6)
     return out
 
 
@@ -428,7 +430,7 @@ async def fanout(target: Target, p: Params, progress: Progress,
     }
     figures.update(_cpu_figures("delivery", s0, s1, st.delivered, target))
     if len(ports) > 1:
-        figures["cluster"] = _cluster_figures(s0, s1, st.delivered, target,
+        figures["cluster"] = _cluster_figures(s0, s1, st.delivered, target, published=seq,
                                               node_lat=node_lat, node_of=node_of, subs=subs)
     gen_us = figures.get("gen_cpu_us_per_delivery")
     if gen_us is not None:
