@@ -92,13 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="POSTs in flight for the HTTP publisher (default 16; 1: none)")
     run.add_argument("--read-pause-ms", type=float, default=0.0,
                      help="counting subscribers read at most once per this many ms (0: off)")
+    run.add_argument("--cluster", type=int, default=1, metavar="K",
+                     help="fanout over K livehub nodes sharing one Redis (a redis-server the "
+                     "lab starts); subscribers split evenly, publisher on the first node; "
+                     "implies --no-pin (default 1: one node, memory broker)")
     run.add_argument("--connections", type=_ints, default=[100],
                      help="echo clients or idle connections, comma-separated")
     run.add_argument("--message-size", type=int, default=32, help="echo message bytes")
     run.add_argument("--churn-rate", type=float, default=100.0, help="churn connections/s")
     run.add_argument("--churn-hold-ms", type=float, default=200.0,
                      help="mean life of a churning connection")
-    run.add_argument("--concurrency", type=int, default=200, help="connects in flight")
+    run.add_argument("--concurrency", type=int, default=None,
+                     help="connects in flight (default 200; 50 with --cluster, see "
+                     "docs/benchmarks.md)")
     run.add_argument("--attach", type=int, default=None, metavar="PORT",
                      help="drive an already running server on this port instead of starting one")
     run.add_argument("--attach-pid", type=int, default=None,
@@ -150,6 +156,14 @@ def _compare_cases(duration: float, idle_n: int) -> dict[str, tuple[Params, list
 COMPARE_CASES.update(_compare_cases(8.0, 10_000))
 
 
+def _concurrency(args: argparse.Namespace) -> int:
+    if args.concurrency is not None:
+        return max(1, int(args.concurrency))
+    # Over Redis each subscribe reads the channel's history through the node's Redis pool
+    # (redis-py's default: 100 connections), and a burst beyond it fails with close 1013.
+    return 50 if args.cluster > 1 else 200
+
+
 def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     cases: list[Case] = []
     transports = [t for t in args.transport.split(",") if t]
@@ -163,16 +177,26 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                 args.scenario, transport, subscribers=n, rate=args.rate, size=args.size,
                 duration=args.duration, window=args.window, probes=args.probes, connections=n,
                 message_size=args.message_size, churn_rate=args.churn_rate,
-                churn_hold_ms=args.churn_hold_ms, concurrency=args.concurrency,
+                churn_hold_ms=args.churn_hold_ms, concurrency=_concurrency(args),
                 read_pause_ms=args.read_pause_ms, http_pipeline=args.http_pipeline,
+                cluster=max(1, args.cluster),
             )
             if not SERVERS[args.server].supports(args.scenario, transport):
                 print(f"{args.server} has no {args.scenario} over {transport}", file=sys.stderr)
                 return 2
-            cases.append(Case(args.server, p, f"{args.scenario}-{transport}-{n}"))
+            group = f"{args.scenario}-{transport}-{n}"
+            if p.cluster > 1:
+                if args.scenario != "fanout" or args.server != "livehub" or args.attach:
+                    print("--cluster is for the livehub fanout scenario", file=sys.stderr)
+                    return 2
+                group += f"-cluster{p.cluster}"
+            cases.append(Case(args.server, p, group))
         if args.scenario == "echo":
             break
-    doc = run_cases("run", argv, cases, _options(args))
+    opts = _options(args)
+    if args.cluster > 1:
+        opts.pin = False  # 2 nodes, Redis and the generator share the cores: no placement
+    doc = run_cases("run", argv, cases, opts)
     path = write_result(doc, args.out, "run")
     print_table(doc)
     print(f"result: {path}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from typing import cast
@@ -27,10 +28,12 @@ from livehub.bench.wire import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    CfCounter,
     ChunkedReader,
     HttpHead,
     WsCounter,
     WsParser,
+    cf_commands,
     parse_marks,
     split_head,
     ws_client_frame,
@@ -47,12 +50,16 @@ class Conn(asyncio.Protocol):
     """Base client: sends ``request``, parses the response head, then passes bytes to on_body."""
 
     expect_status = 200
+    ready_on_open = True
+    """False: the subclass resolves ``ready`` itself (after a protocol-level subscribe)."""
     # Subscriber bookkeeping, read by the scenarios at the end of a run; probes override.
     probe = False
     count = 0
     last_seq = 0
     gaps = 0
     dups = 0
+    node_latencies: array[int] | None = None
+    """A probe also records its latencies here (per node, in a cluster run)."""
 
     def __init__(self, st: RunStats, request: bytes) -> None:
         self.st = st
@@ -92,7 +99,7 @@ class Conn(asyncio.Protocol):
         self.pending = b""
         self.open = True
         self.on_open(head)
-        if not self.ready.done():
+        if self.ready_on_open and not self.ready.done():
             self.ready.set_result(None)
         if rest:
             self.on_body(rest)
@@ -172,6 +179,7 @@ class ProbeMixin(Conn):
     def check(self, marks: list[tuple[int, int]], now_us: int) -> None:
         last = self.last_seq
         append = self.st.latencies_us.append
+        start = len(self.st.latencies_us)
         for seq, t_us in marks:
             if seq == last + 1:
                 last = seq
@@ -183,6 +191,8 @@ class ProbeMixin(Conn):
                 continue
             append(now_us - t_us)
         self.last_seq = last
+        if self.node_latencies is not None:
+            self.node_latencies.extend(self.st.latencies_us[start:])
 
 
 class WsProbe(ProbeMixin, WsConn):
@@ -206,6 +216,146 @@ class WsProbe(ProbeMixin, WsConn):
                 parse_marks(payload, 0, len(payload), marks)
             elif op >= OP_CLOSE:
                 self.control(op, payload)
+        self.check(marks, now)
+        marks.clear()
+        self.count += c
+        st = self.st
+        st.delivered += c
+        st.probe_delivered += c
+        st.bytes_in += len(data)
+        if st.probe_delivered >= st.wake_at:
+            st.wake()
+
+
+CF_CONNECT = cf_commands(b'{"id":1,"connect":{}}')
+CF_PONG = ws_client_frame(b"{}")
+
+
+def cf_subscribe(channel: str) -> bytes:
+    """The client frame that subscribes to ``channel`` (command id 2)."""
+    return cf_commands(b'{"id":2,"subscribe":{"channel":%s}}' % json.dumps(channel).encode())
+
+
+class CfConn(WsConn):
+    """A Centrifugo JSON-protocol client on ``/connection/websocket``.
+
+    After the 101 it sends ``connect`` (id 1) and ``subscribe`` (id 2) and parses whole frames
+    until the subscribe reply; ``ready`` resolves then, so a run starts publishing only once
+    every subscription is in place. Server pings (``{}``) are answered with ``{}``.
+    """
+
+    ready_on_open = False
+
+    def __init__(self, st: RunStats, request: bytes, channel: str) -> None:
+        super().__init__(st, request)
+        self.subscribe_frame = cf_subscribe(channel)
+        self.setup: WsParser | None = WsParser()
+
+    def on_open(self, head: HttpHead) -> None:
+        if self.transport is not None:
+            self.transport.write(CF_CONNECT + self.subscribe_frame)
+
+    def on_body(self, data: bytes) -> None:
+        parser = self.setup
+        if parser is None:
+            self.on_pushes(data)
+            return
+        frames = parser.feed(data)
+        for k, (op, payload) in enumerate(frames):
+            if op >= OP_CLOSE:
+                self.control(op, payload)
+                continue
+            lines = payload.split(b"\n")
+            for j, line in enumerate(lines):
+                if line == b"{}":
+                    self.pong()
+                elif b'"error"' in line and b'"id":' in line:
+                    self.fail(f"centrifugo error: {line[:100].decode(errors='replace')}")
+                    return
+                elif line.startswith(b'{"id":2'):
+                    # Subscribed. Pushes may follow in this frame, this read or both.
+                    self.setup = None
+                    tail = b"\n".join(lines[j + 1 :])
+                    rest = b"".join([_reframe(op, tail)] if tail else []) + b"".join(
+                        _reframe(o, p) for o, p in frames[k + 1 :]) + parser.buf
+                    if not self.ready.done():
+                        self.ready.set_result(None)
+                    if rest:
+                        self.on_pushes(rest)
+                    return
+
+    def pong(self) -> None:
+        if self.transport is not None:
+            self.transport.write(CF_PONG)
+
+    def on_pushes(self, data: bytes) -> None:
+        """Called with the frames that follow the subscribe reply."""
+
+
+def _reframe(op: int, payload: bytes) -> bytes:
+    """A server frame again (unmasked), to replay frames parsed during the set-up."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | op, n))
+    elif n < 65536:
+        head = bytes((0x80 | op, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | op, 127)) + n.to_bytes(8, "big")
+    return head + payload
+
+
+class CfSubscriber(CfConn):
+    """Counts bench payloads in ``pub`` pushes (``CfCounter``: one ``bytes.count`` a frame)."""
+
+    def __init__(self, st: RunStats, request: bytes, channel: str) -> None:
+        super().__init__(st, request, channel)
+        self.counter = CfCounter()
+        self.count = 0
+
+    def on_pushes(self, data: bytes) -> None:
+        counter = self.counter
+        c = counter.feed(data)
+        if counter.pings:
+            counter.pings = 0
+            self.pong()
+        if counter.controls:
+            for op, payload in counter.controls:
+                self.control(op, payload)
+            counter.controls.clear()
+        self.count += c
+        st = self.st
+        st.delivered += c
+        st.bytes_in += len(data)
+        if st.pause_reads:
+            transport = self.transport
+            if transport is not None:
+                transport.pause_reading()
+                st.paused.append(transport)
+
+
+class CfProbe(ProbeMixin, CfConn):
+    """A Centrifugo subscriber that parses each ``pub`` push's payload for seq and timestamp."""
+
+    probe = True
+
+    def __init__(self, st: RunStats, request: bytes, channel: str) -> None:
+        super().__init__(st, request, channel)
+        self.parser = WsParser()
+        self.count = 0
+        self.marks: list[tuple[int, int]] = []
+
+    def on_pushes(self, data: bytes) -> None:
+        now = _now_ns() // 1000
+        marks = self.marks
+        for op, payload in self.parser.feed(data):
+            if OP_TEXT <= op <= OP_BINARY:
+                if len(payload) <= 2:
+                    self.pong()
+                else:
+                    parse_marks(payload, 0, len(payload), marks)
+            elif op >= OP_CLOSE:
+                self.control(op, payload)
+        c = len(marks)
         self.check(marks, now)
         marks.clear()
         self.count += c

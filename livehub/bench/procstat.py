@@ -9,7 +9,8 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -111,7 +112,11 @@ def ksoftirqd_seconds() -> float:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """CPU of server and generator, loopback bytes and a monotonic time, taken together."""
+    """CPU of server and generator, loopback bytes and a monotonic time, taken together.
+
+    ``server_cpu`` sums every server process (the nodes of a cluster); ``node_cpu`` has each
+    one and ``aux_cpu`` the other processes a run accounts for by name (``redis``).
+    """
 
     t: float
     server_cpu: float
@@ -119,12 +124,22 @@ class Snapshot:
     lo_bytes: int
     cores: dict[int, tuple[int, int, int]]
     ksoftirqd: float
+    node_cpu: tuple[float, ...] = ()
+    aux_cpu: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def take(cls, server_pid: int | None) -> Snapshot:
-        server = cpu_seconds(server_pid) if server_pid else 0.0
-        return cls(time.monotonic(), server, self_cpu_seconds(), loopback_bytes(), cpu_times(),
-                   ksoftirqd_seconds())
+    def take(cls, server_pid: int | Sequence[int] | None,
+             aux: dict[str, int] | None = None) -> Snapshot:
+        if server_pid is None:
+            pids: Sequence[int] = ()
+        elif isinstance(server_pid, int):
+            pids = (server_pid,)
+        else:
+            pids = server_pid
+        nodes = tuple(cpu_seconds(pid) for pid in pids)
+        aux_cpu = {name: cpu_seconds(pid) for name, pid in (aux or {}).items()}
+        return cls(time.monotonic(), sum(nodes), self_cpu_seconds(), loopback_bytes(),
+                   cpu_times(), ksoftirqd_seconds(), nodes, aux_cpu)
 
 
 def raise_fd_limit() -> int:

@@ -26,7 +26,16 @@ import uvloop
 from livehub.bench import peers
 from livehub.bench.procstat import machine_facts, pin_self, raise_fd_limit
 from livehub.bench.scenarios import RUNNERS, Params, Progress, Target
-from livehub.bench.servers import SERVERS, ServerProcess, describe, free_port, launch_for
+from livehub.bench.servers import (
+    REDIS_SPEC,
+    SERVERS,
+    ServerProcess,
+    describe,
+    free_port,
+    launch_for,
+    livehub_cluster_args,
+    redis_launch,
+)
 
 SCHEMA = "livehub-bench/1"
 
@@ -105,6 +114,8 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
     if opts.attach_port is not None:
         target = Target(spec.routes, opts.attach_port, opts.attach_pid)
         return await runner(target, case.params, progress)
+    if case.params.cluster > 1:
+        return await _run_cluster(case, opts, progress)
     port = free_port()
     launch = launch_for(spec, port, opts.cache, opts.livehub_root,
                         livehub_python=opts.livehub_python, peer_python=opts.peer_python)
@@ -124,7 +135,7 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
                  "raw", "--duration", str(int(case.params.duration + 30)), "--output", str(out)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
-        target = Target(spec.routes, port, server.pid)
+        target = Target(spec.routes, port, server.pid, pinned=cpus is not None)
         figures = await asyncio.wait_for(
             runner(target, case.params, progress), timeout=case.params.duration + 180.0
         )
@@ -138,6 +149,49 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
             except subprocess.TimeoutExpired:
                 profiler.terminate()
                 profiler.wait(5)
+
+
+async def _run_cluster(case: Case, opts: Options, progress: Progress) -> dict[str, Any]:
+    """K livehub nodes over one fresh redis-server, none of them pinned.
+
+    The Redis prefix is unique to the run, so nothing of an earlier run is read back. Every
+    process the lab started here is stopped by its PID, nodes first, Redis last.
+    """
+    spec = SERVERS[case.server]
+    if spec.runtime != "livehub":
+        raise ValueError("--cluster runs livehub nodes only")
+    redis_port = free_port()
+    redis = ServerProcess(REDIS_SPEC, redis_launch(redis_port, opts.logs / "redis"), redis_port,
+                          opts.logs / "redis.log", None)
+    nodes: list[ServerProcess] = []
+    try:
+        progress.show(f"starting redis-server on port {redis_port}", force=True)
+        redis.start()
+        prefix = f"bench-{os.getpid()}-{redis_port}"
+        for k in range(case.params.cluster):
+            port = free_port()
+            launch = launch_for(spec, port, opts.cache, opts.livehub_root,
+                                livehub_python=opts.livehub_python,
+                                extra=livehub_cluster_args(redis_port, prefix))
+            node = ServerProcess(spec, launch, port, opts.logs / f"{spec.name}-node{k}.log", None)
+            nodes.append(node)
+            progress.show(f"starting {spec.name} node {k} on port {port}", force=True)
+            node.start()
+        first = nodes[0]
+        target = Target(spec.routes, first.port, first.pid,
+                        nodes=tuple((n.port, n.pid) for n in nodes[1:]),
+                        aux={"redis": redis.pid}, pinned=False)
+        figures = await asyncio.wait_for(
+            RUNNERS[case.params.scenario](target, case.params, progress),
+            timeout=case.params.duration + 180.0,
+        )
+        figures["server_alive_after"] = all(n.alive() for n in nodes) and redis.alive()
+        figures["cluster"]["redis_prefix"] = prefix
+        return figures
+    finally:
+        for node in nodes:
+            node.stop()
+        redis.stop()
 
 
 async def _run_all(cases: list[Case], opts: Options,
@@ -197,6 +251,7 @@ def run_cases(command: str, argv: list[str], cases: list[Case], opts: Options) -
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
     results = uvloop.run(_run_all(cases, opts, versions))
+    cluster = max((c.params.cluster for c in cases), default=1)
     return {
         "schema": SCHEMA,
         "command": command,
@@ -206,6 +261,7 @@ def run_cases(command: str, argv: list[str], cases: list[Case], opts: Options) -
         "machine": machine_facts(),
         "pinning": {"server_cpus": [0] if pinned else None,
                     "generator_cpus": sorted(os.sched_getaffinity(0)) if pinned else None},
+        "cluster": {"nodes": cluster, "broker": "redis", "pinned": False} if cluster > 1 else None,
         "generator": {"processes": 1, "event_loop": "uvloop",
                       "python": sys.version.split()[0]},
         "versions": versions,

@@ -19,10 +19,12 @@ import sys
 import time
 from array import array
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from livehub.bench.clients import (
+    CfProbe,
+    CfSubscriber,
     Conn,
     EchoClient,
     HttpPublisher,
@@ -64,11 +66,13 @@ class Params:
     """POSTs the HTTP publisher may have in flight (1: wait for each response)."""
     read_pause_ms: float = 0.0
     """Counting subscribers read at most once per this many ms (0: whenever data arrives)."""
+    cluster: int = 1
+    """livehub nodes over one Redis (1: one node, memory broker)."""
 
     def used(self) -> dict[str, Any]:
         keys = {
             "fanout": ("transport", "subscribers", "rate", "size", "duration", "window", "probes",
-                       "read_pause_ms", "http_pipeline"),
+                       "read_pause_ms", "http_pipeline", "cluster"),
             "churn": ("transport", "subscribers", "rate", "size", "duration", "window", "probes",
                       "read_pause_ms", "http_pipeline", "churn_rate", "churn_hold_ms"),
             "echo": ("connections", "message_size", "duration"),
@@ -117,11 +121,31 @@ class Progress:
 
 @dataclass(slots=True)
 class Target:
-    """A listening server: its routes, its port and (when we started it) its PID."""
+    """A listening server: its routes, its port and (when we started it) its PID.
+
+    A cluster adds its other nodes (``nodes``: port and PID of each) and the processes whose
+    CPU a run reports apart (``aux``: the Redis server). The publisher always uses ``port``.
+    """
 
     routes: Routes
     port: int
     pid: int | None
+    nodes: tuple[tuple[int, int | None], ...] = ()
+    aux: dict[str, int] = field(default_factory=dict)
+    pinned: bool = True
+    """The server is alone on CPU 0 (so CPU 0's busy time is the server's core time)."""
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port, *(port for port, _ in self.nodes)]
+
+    @property
+    def server_pids(self) -> list[int]:
+        pids = [self.pid, *(pid for _, pid in self.nodes)]
+        return [pid for pid in pids if pid]
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot.take(self.server_pids, self.aux)
 
 
 async def _open(factory: Callable[[], Conn], port: int, timeout: float = 15.0) -> Conn:
@@ -131,20 +155,22 @@ async def _open(factory: Callable[[], Conn], port: int, timeout: float = 15.0) -
     return proto
 
 
-async def _open_many(factories: list[Callable[[], Conn]], port: int, concurrency: int, *,
+async def _open_many(factories: list[Callable[[], Conn]], port: int | list[int], concurrency: int,
+                     *,
                      progress: Progress, what: str, st: RunStats) -> tuple[list[Conn], array[int]]:
     """Open every connection, at most ``concurrency`` at a time; return them and connect times."""
     sem = asyncio.Semaphore(concurrency)
     conns: list[Conn | None] = [None] * len(factories)
     times: array[int] = array("q")
     done = 0
+    ports = port if isinstance(port, list) else [port] * len(factories)
 
     async def one(i: int) -> None:
         nonlocal done
         async with sem:
             t0 = time.monotonic_ns()
             try:
-                conns[i] = await _open(factories[i], port)
+                conns[i] = await _open(factories[i], ports[i])
             except (OSError, TimeoutError, ConnectionError, RuntimeError) as exc:
                 st.error(f"connect: {type(exc).__name__}: {exc}"[:120])
                 return
@@ -170,7 +196,12 @@ def _subscriber_factory(routes: Routes, transport: str, port: int, st: RunStats,
         return lambda: cls_stream(st, request)
     if transport == "poll":
         return lambda: _ReadyPoll(st, path, port, probe=probe)
-    raise ValueError(f"no client for transport {transport!r} yet (hook: clients.Subscriber)")
+    if transport == "centrifugo-ws":
+        request = ws_upgrade_request(path, port)
+        cls_cf = CfProbe if probe else CfSubscriber
+        channel = routes.channel
+        return lambda: cls_cf(st, request, channel)
+    raise ValueError(f"no client for transport {transport!r}")
 
 
 class _ReadyPoll(PollSubscriber):
@@ -199,7 +230,8 @@ def _publisher_factory(routes: Routes, transport: str, port: int, st: RunStats,
 
 
 def _cpu_figures(prefix: str, s0: Snapshot, s1: Snapshot, units: int,
-                 pid: int | None) -> dict[str, Any]:
+                 target: Target) -> dict[str, Any]:
+    pid = target.pid
     wall = max(s1.t - s0.t, 1e-9)
     out: dict[str, Any] = {
         "wall_s": round(wall, 3),
@@ -213,13 +245,14 @@ def _cpu_figures(prefix: str, s0: Snapshot, s1: Snapshot, units: int,
     busy = sum(c["busy_s"] for c in cores.values())
     soft = sum(c["softirq"] for c in cores.values()) * wall
     own = (s1.gen_cpu - s0.gen_cpu) + (s1.server_cpu - s0.server_cpu if pid else 0.0)
+    own += sum(s1.aux_cpu.get(k, 0.0) - v for k, v in s0.aux_cpu.items())
     kernel = soft + (s1.ksoftirqd - s0.ksoftirqd)
     out["kernel_net_cpu_util"] = round(kernel / wall, 3)
     # CPU used by anything else on the machine during the window (other users' jobs): a run
     # with a large figure here was disturbed and its throughput is not to be trusted.
     out["foreign_cpu_util"] = round(max(0.0, busy - kernel - own) / wall, 3)
     server_core = cores.get("cpu0")
-    if pid and server_core:
+    if pid and server_core and target.pinned and not target.nodes:
         # The server is pinned to CPU 0 and alone there: this is its time plus the kernel's
         # loopback work done on that core (softirq), which /proc/PID/stat does not show.
         out[f"server_core_us_per_{prefix}"] = _per(server_core["busy_s"], units, 1e6)
@@ -227,7 +260,43 @@ def _cpu_figures(prefix: str, s0: Snapshot, s1: Snapshot, units: int,
         out["server_cpu_s"] = round(s1.server_cpu - s0.server_cpu, 3)
         out["server_cpu_util"] = round((s1.server_cpu - s0.server_cpu) / wall, 3)
         out[f"server_cpu_us_per_{prefix}"] = _per(s1.server_cpu - s0.server_cpu, units, 1e6)
-        out["server_rss_kib"] = rss_kib(pid)
+        out["server_rss_kib"] = sum(rss_kib(p) for p in target.server_pids)
+    return out
+
+
+def _with_latencies(factory: Callable[[], Conn], lat: array[int]) -> Callable[[], Conn]:
+    def make() -> Conn:
+        conn = factory()
+        if conn.probe:
+            conn.node_latencies = lat
+        return conn
+    return make
+
+
+def _cluster_figures(s0: Snapshot, s1: Snapshot, units: int, target: Target, *, published: int,
+                     node_lat: list[array[int]], node_of: list[int],
+                     subs: list[Conn]) -> dict[str, Any]:
+    """Per node: subscribers, CPU per delivery of the whole run, probe latency; and Redis."""
+    wall = max(s1.t - s0.t, 1e-9)
+    nodes = []
+    for k, port in enumerate(target.ports):
+        cpu = (s1.node_cpu[k] - s0.node_cpu[k]) if k < len(s0.node_cpu) else None
+        nodes.append({
+            "port": port,
+            "subscribers": node_of.count(k),
+            "publisher": k == 0,
+            "cpu_s": round(cpu, 3) if cpu is not None else None,
+            "cpu_util": round(cpu / wall, 3) if cpu is not None else None,
+            "latency_ms": percentiles(node_lat[k], 0.001),
+        })
+    out: dict[str, Any] = {"nodes": nodes, "subscribers_connected": len(subs)}
+    for name, before in s0.aux_cpu.items():
+        cpu = s1.aux_cpu.get(name, before) - before
+        out[f"{name}_cpu_s"] = round(cpu, 3)
+        out[f"{name}_cpu_util"] = round(cpu / wall, 3)
+        out[f"{name}_cpu_us_per_delivery"] = _per(cpu, units, 1e6)
+        # Redis sees each publication once per node, whatever the number of subscribers.
+        out[f"{name}_cpu_us_per_publication"] = _per(cpu, published, 1e6)
     return out
 
 
@@ -241,12 +310,19 @@ async def fanout(target: Target, p: Params, progress: Progress,
     st = RunStats()
     n = p.subscribers
     stride = max(1, n // max(1, p.probes))
+    # In a cluster the first N/K subscribers go to the first node, the next N/K to the second,
+    # ...: blocks, so the evenly spread probes land on every node alike.
+    ports = target.ports
+    node_of = [i * len(ports) // n for i in range(n)]
+    node_lat: list[array[int]] = [array("q") for _ in ports]
     factories = [
-        _subscriber_factory(target.routes, p.transport, target.port, st,
+        _subscriber_factory(target.routes, p.transport, ports[node_of[i]], st,
                             probe=i % stride == 0)
         for i in range(n)
     ]
-    conns, connect_us = await _open_many(factories, target.port, p.concurrency,
+    if len(ports) > 1:
+        factories = [_with_latencies(f, node_lat[node_of[i]]) for i, f in enumerate(factories)]
+    conns, connect_us = await _open_many(factories, [ports[k] for k in node_of], p.concurrency,
                                          progress=progress, what="subscribers", st=st)
     subs = conns
     pub_st = RunStats()
@@ -267,7 +343,7 @@ async def fanout(target: Target, p: Params, progress: Progress,
     overloaded = False
     size = p.size
     side_task = asyncio.ensure_future(side()) if side is not None else None
-    s0 = Snapshot.take(target.pid)
+    s0 = target.snapshot()
     end = s0.t + p.duration
     try:
         if p.rate > 0:
@@ -302,7 +378,7 @@ async def fanout(target: Target, p: Params, progress: Progress,
         while st.delivered < seq * live and time.monotonic() < give_up:
             await asyncio.sleep(0.002)
         drained = drained and st.delivered >= seq * live
-        s1 = Snapshot.take(target.pid)
+        s1 = target.snapshot()
     finally:
         if ticker is not None:
             ticker.cancel()
@@ -352,7 +428,10 @@ async def fanout(target: Target, p: Params, progress: Progress,
         "bytes_per_delivery": _per(st.bytes_in, st.delivered, 1.0),
         "errors": {**st.errors, **pub_st.errors},
     }
-    figures.update(_cpu_figures("delivery", s0, s1, st.delivered, target.pid))
+    figures.update(_cpu_figures("delivery", s0, s1, st.delivered, target))
+    if len(ports) > 1:
+        figures["cluster"] = _cluster_figures(s0, s1, st.delivered, target, published=seq,
+                                              node_lat=node_lat, node_of=node_of, subs=subs)
     gen_us = figures.get("gen_cpu_us_per_delivery")
     if gen_us is not None:
         # How long the generator's one core needs to read one publication from every
@@ -450,7 +529,7 @@ async def echo(target: Target, p: Params, progress: Progress) -> dict[str, Any]:
                                 progress=progress, what="echo clients", st=st)
     clients = [c for c in conns if isinstance(c, EchoClient)]
     await asyncio.sleep(0.2)
-    s0 = Snapshot.take(target.pid)
+    s0 = target.snapshot()
     for c in clients:
         c.start()
     end = s0.t + p.duration
@@ -461,7 +540,7 @@ async def echo(target: Target, p: Params, progress: Progress) -> dict[str, Any]:
                       f"({st.delivered / max(elapsed, 1e-9):,.0f}/s)")
     for c in clients:
         c.running = False
-    s1 = Snapshot.take(target.pid)
+    s1 = target.snapshot()
     await asyncio.sleep(0.1)
     for c in clients:
         c.close()
@@ -475,7 +554,7 @@ async def echo(target: Target, p: Params, progress: Progress) -> dict[str, Any]:
         "disconnected_by_server": sum(1 for c in clients if c.lost_connection and not c.closing),
         "errors": st.errors,
     }
-    figures.update(_cpu_figures("round_trip", s0, s1, trips, target.pid))
+    figures.update(_cpu_figures("round_trip", s0, s1, trips, target))
     progress.done(
         f"{figures['round_trips_per_s']:,.0f} round trips/s, rtt p99 "
         f"{figures['rtt_ms'].get('p99', 0):.2f} ms, server "
@@ -494,10 +573,10 @@ async def idle(target: Target, p: Params, progress: Progress) -> dict[str, Any]:
         _subscriber_factory(target.routes, p.transport, target.port, st, probe=False)
         for _ in range(p.connections)
     ]
-    s0 = Snapshot.take(target.pid)
+    s0 = target.snapshot()
     conns, connect_us = await _open_many(factories, target.port, p.concurrency,
                                          progress=progress, what="idle connections", st=st)
-    s1 = Snapshot.take(target.pid)
+    s1 = target.snapshot()
     await asyncio.sleep(p.hold)
     rss1 = rss_kib(target.pid) if target.pid else 0
     still = sum(1 for c in conns if not c.lost_connection)
@@ -511,7 +590,7 @@ async def idle(target: Target, p: Params, progress: Progress) -> dict[str, Any]:
         "connect_ms": percentiles(connect_us, 0.001),
         "errors": st.errors,
     }
-    figures.update(_cpu_figures("connection", s0, s1, opened, target.pid))
+    figures.update(_cpu_figures("connection", s0, s1, opened, target))
     if target.pid:
         figures["server_rss_before_kib"] = rss0
         figures["server_rss_after_kib"] = rss1

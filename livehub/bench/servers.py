@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +19,8 @@ from pathlib import Path
 from livehub.bench.peers import write_scripts
 
 TRANSPORTS = ("ws", "sse", "stream", "poll", "centrifugo-ws")
-"""Every transport the lab knows. ``centrifugo-ws`` is a hook: no client speaks it yet."""
+"""Every transport the lab knows. ``centrifugo-ws`` is the Centrifugo JSON protocol over
+``/connection/websocket`` (livehub only), published to through the raw ``/ws``."""
 
 LIVEHUB_CHANNEL = "bench:x"
 LIVEHUB_API_KEY = "bench-key"
@@ -30,6 +32,10 @@ api_key = "{LIVEHUB_API_KEY}"
 insecure_api = true
 echo = true
 clock = false
+
+[centrifugo]
+# Anonymous clients without a token for the centrifugo-ws transport; every permission granted.
+client_insecure = true
 
 [namespaces.bench]
 client_publish = true
@@ -60,10 +66,12 @@ class Routes:
     http_body: Callable[[bytes], bytes] = _raw_body
     http_headers: dict[str, str] = field(default_factory=dict)
     echo: str | None = None
+    channel: str = "bench"
+    """The channel name, for protocols that subscribe in-band (``centrifugo-ws``)."""
 
     def publisher_for(self, transport: str) -> str | None:
         """``"ws"`` or ``"http"``: how the fan-out of ``transport`` is published, if it can be."""
-        if transport == "ws" and self.ws_publish:
+        if transport in ("ws", "centrifugo-ws") and self.ws_publish:
             return "ws"
         if transport in self.subscribe and self.http_publish:
             return "http"
@@ -109,12 +117,14 @@ SERVERS: dict[str, ServerSpec] = {
                     "sse": f"/events?channel={LIVEHUB_CHANNEL}",
                     "stream": f"/stream?channel={LIVEHUB_CHANNEL}",
                     "poll": f"/poll?channel={LIVEHUB_CHANNEL}",
+                    "centrifugo-ws": "/connection/websocket",
                 },
                 ws_publish=f"/ws?channel={LIVEHUB_CHANNEL}",
                 http_publish="/api/publish",
                 http_body=_livehub_body,
                 http_headers={"Content-Type": "application/json", "X-API-Key": LIVEHUB_API_KEY},
                 echo="/echo",
+                channel=LIVEHUB_CHANNEL,
             ),
         ),
         ServerSpec("node-ws-echo", "node", "node-ws-echo.js",
@@ -194,7 +204,8 @@ def snapshot_livehub(root: Path, ref: str, cache: Path) -> Path:
 
 
 def launch_for(spec: ServerSpec, port: int, cache: Path, livehub_root: Path, *,
-               livehub_python: str, peer_python: str | None = None) -> Launch:
+               livehub_python: str, peer_python: str | None = None,
+               extra: tuple[str, ...] = ()) -> Launch:
     """The command that starts ``spec`` on ``port``."""
     env = dict(os.environ)
     env["BENCH_PORT"] = str(port)
@@ -206,7 +217,7 @@ def launch_for(spec: ServerSpec, port: int, cache: Path, livehub_root: Path, *,
             env.pop(name, None)
         env["PYTHONPATH"] = str(livehub_root)
         argv = [livehub_python, "-m", "livehub", "serve", "--host", "127.0.0.1",
-                "--port", str(port), "--config", str(config)]
+                "--port", str(port), "--config", str(config), *extra]
         return Launch(argv, livehub_root, env)
     folder = write_scripts(cache)
     if spec.runtime == "node":
@@ -291,6 +302,28 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+REDIS_SPEC = ServerSpec("redis", "redis", "", Routes(subscribe={}), "broker of a cluster run")
+
+
+def redis_launch(port: int, folder: Path) -> Launch:
+    """``redis-server`` on 127.0.0.1:``port``, nothing saved to disk."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(binary).exists():
+        raise RuntimeError("redis-server not found: a cluster run needs it on PATH")
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--protected-mode", "no", "--dir", str(folder),
+            "--loglevel", "warning"]
+    return Launch(argv, folder, dict(os.environ))
+
+
+def livehub_cluster_args(redis_port: int, prefix: str) -> tuple[str, ...]:
+    """Flags of one livehub node of a cluster run over the Redis on ``redis_port``."""
+    return ("--broker", "redis", "--redis-url", f"redis://127.0.0.1:{redis_port}/0",
+            "--redis-prefix", prefix, "--no-clock")
 
 
 def describe(spec: ServerSpec, versions: dict[str, str], livehub_root: Path) -> dict[str, str]:

@@ -276,3 +276,79 @@ class ChunkedReader:
                 return b""
             self.body += self.buf[eol + 2 : eol + 2 + size]
             self.buf = self.buf[eol + 2 + size + 2 :]
+
+
+class CfCounter:
+    """Counts bench payloads in Centrifugo JSON pushes over WebSocket, without copying them.
+
+    A ``pub`` push is ``{"push":{"channel":"...","pub":{"data":"#<seq>,...",...}}}``, and a
+    frame may hold several, newline-separated. The counter walks the (unmasked) frame headers as
+    ``WsCounter`` does and, in each data frame's payload, counts the ``#`` that starts a bench
+    payload with one ``bytes.count`` over the part present in this read (the rest of a split
+    payload is counted when it arrives; ``#`` is one byte, so nothing is missed at a split).
+    Counting ``#`` only inside payloads matters: a frame header byte may be 0x23.
+
+    A data frame of at most 2 bytes is a server ping (``{}``): ``pings`` counts them for the
+    caller to answer with ``{}``. Control frames go to ``controls`` as in ``WsCounter``.
+    """
+
+    __slots__ = ("controls", "head", "pings", "skip")
+
+    def __init__(self) -> None:
+        self.skip = 0
+        """Payload bytes of a data frame still to come (and to scan)."""
+        self.head = b""
+        self.pings = 0
+        self.controls: list[tuple[int, bytes | None]] = []
+
+    def feed(self, data: bytes) -> int:
+        """Count the bench payload marks in ``data``."""
+        count = 0
+        if self.head:
+            data = self.head + data
+            self.head = b""
+            i = 0
+        else:
+            i = self.skip
+            n = len(data)
+            if i:
+                count = data.count(MARK, 0, min(i, n))
+        n = len(data)
+        while i < n:
+            if n - i < 2:
+                break
+            b0 = data[i]
+            ln = data[i + 1] & 0x7F
+            if ln < 126:
+                h = 2
+            elif ln == 126:
+                if n - i < 4:
+                    break
+                ln = (data[i + 2] << 8) | data[i + 3]
+                h = 4
+            else:
+                if n - i < 10:
+                    break
+                ln = int.from_bytes(data[i + 2 : i + 10], "big")
+                h = 10
+            op = b0 & 0x0F
+            start = i + h
+            i = start + ln
+            if OP_TEXT <= op <= OP_BINARY or op == OP_CONT:
+                if ln <= 2:
+                    self.pings += 1
+                else:
+                    count += data.count(MARK, start, i if i < n else n)
+            elif op >= OP_CLOSE:
+                self.controls.append((op, data[start:i] if i <= n else None))
+        else:
+            self.skip = i - n
+            return count
+        self.head = data[i:]
+        self.skip = 0
+        return count
+
+
+def cf_commands(*commands: bytes) -> bytes:
+    """Centrifugo commands, newline-separated in one client text frame."""
+    return ws_client_frame(b"\n".join(commands))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from livehub.bench.clients import HttpPublisher, StreamProbe, WsProbe, WsSubscriber
+from livehub.bench.clients import (
+    CfProbe,
+    CfSubscriber,
+    HttpPublisher,
+    StreamProbe,
+    WsProbe,
+    WsSubscriber,
+)
 from livehub.bench.stats import RunStats
 from livehub.bench.wire import make_payload
 
@@ -89,3 +96,54 @@ def test_http_publisher_pipelines_in_order() -> None:
     pub, transport = run(main())
     assert b"".join(transport.writes) == b"POST 1;POST 2;POST 3;POST 4;POST 5;"
     assert pub.answered == 3 and pub.in_flight == 2 and not pub.queue
+
+
+def test_centrifugo_clients_subscribe_then_count_and_answer_pings() -> None:
+    def sframe(payload: bytes) -> bytes:
+        n = len(payload)
+        return (bytes((0x81, n)) if n < 126 else bytes((0x81, 126)) + n.to_bytes(2, "big")) \
+            + payload
+
+    def pub(seq: int) -> bytes:
+        return b'{"push":{"channel":"bench:x","pub":{"data":"%s"}}}' % make_payload(seq, 0, 40)
+
+    async def main() -> tuple[CfSubscriber, CfProbe, RunStats, list[FakeTransport]]:
+        st = RunStats()
+        sub, probe = CfSubscriber(st, b"GET", "bench:x"), CfProbe(st, b"GET", "bench:x")
+        transports = []
+        head = b"HTTP/1.1 101 Switching Protocols\r\n\r\n"
+        setup = sframe(b'{"id":1,"connect":{"client":"c","pong":true}}') + sframe(
+            b'{"id":2,"subscribe":{}}\n' + pub(1))
+        later = sframe(pub(2) + b"\n" + pub(3)) + sframe(b"{}") + sframe(pub(4))
+        for c in (sub, probe):
+            t = FakeTransport()
+            transports.append(t)
+            c.connection_made(t)  # type: ignore[arg-type]
+            c.data_received(head + setup[:20])
+            assert not c.ready.done()
+            c.data_received(setup[20:] + later[:30])
+            assert c.ready.done()
+            c.data_received(later[30:])
+        return sub, probe, st, transports
+
+    sub, probe, st, transports = run(main())
+    assert sub.count == 4 and probe.count == 4
+    assert probe.last_seq == 4 and probe.gaps == 0 and probe.dups == 0
+    assert st.delivered == 8 and st.probe_delivered == 4 and not st.errors
+    for t in transports:
+        assert b'"connect":{}' in t.writes[1] and b'"channel":"bench:x"' in t.writes[1]
+        assert t.writes[-1] == b"\x81\x82\x00\x00\x00\x00{}"  # the pong
+
+
+def test_centrifugo_client_fails_on_error_reply() -> None:
+    async def main() -> CfSubscriber:
+        st = RunStats()
+        sub = CfSubscriber(st, b"GET", "bench:x")
+        sub.connection_made(FakeTransport())  # type: ignore[arg-type]
+        body = b'{"id":2,"error":{"code":103,"message":"permission denied"}}'
+        sub.data_received(b"HTTP/1.1 101 OK\r\n\r\n" + bytes((0x81, len(body))) + body)
+        return sub
+
+    sub = run(main())
+    assert sub.ready.done() and sub.ready.exception() is not None
+    assert any("103" in k for k in sub.st.errors)

@@ -68,7 +68,7 @@ def test_echo_and_idle_against_python_websockets_peer(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not HAS_LIVEHUB_SERVER, reason="livehub serve is not in this tree")
-@pytest.mark.parametrize("transport", ["ws", "sse", "stream", "poll"])
+@pytest.mark.parametrize("transport", ["ws", "sse", "stream", "poll", "centrifugo-ws"])
 def test_fanout_against_livehub(tmp_path: Path, transport: str) -> None:
     doc = lab(tmp_path, "--transport", transport, "--subscribers", "10", "--probes", "3")
     check_fanout(doc, 10)
@@ -87,3 +87,18 @@ def test_churn_against_livehub(tmp_path: Path) -> None:
 def test_fanout_against_node_ws_peer(tmp_path: Path) -> None:
     doc = lab(tmp_path, "--server", "node-ws", "--subscribers", "20", "--probes", "5")
     check_fanout(doc, 20)
+
+
+@pytest.mark.skipif(not HAS_LIVEHUB_SERVER, reason="livehub serve is not in this tree")
+@pytest.mark.skipif(shutil.which("redis-server") is None and not Path("/usr/bin/redis-server")
+                    .exists(), reason="redis-server is not installed")
+def test_fanout_over_two_livehub_nodes_and_redis(tmp_path: Path) -> None:
+    doc = lab(tmp_path, "--cluster", "2", "--subscribers", "10", "--probes", "4")
+    check_fanout(doc, 10)
+    f = doc["cases"][0]["figures"]
+    nodes = f["cluster"]["nodes"]
+    assert [n["subscribers"] for n in nodes] == [5, 5] and nodes[0]["publisher"]
+    assert all(n["latency_ms"]["count"] > 0 and n["cpu_s"] >= 0 for n in nodes)
+    assert f["cluster"]["redis_cpu_s"] >= 0 and f["server_alive_after"]
+    assert doc["pinning"]["server_cpus"] is None and doc["cluster"]["nodes"] == 2
+    assert doc["cases"][0]["params"]["cluster"] == 2

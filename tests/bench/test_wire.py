@@ -6,9 +6,11 @@ import pytest
 
 from livehub.bench.wire import (
     OP_PING,
+    CfCounter,
     ChunkedReader,
     WsCounter,
     WsParser,
+    cf_commands,
     make_payload,
     parse_marks,
     split_head,
@@ -97,3 +99,32 @@ def test_content_length_body_and_incomplete_head() -> None:
     assert ChunkedReader(parsed[0]).done
     with pytest.raises(ValueError):
         split_head(b"SSH-2.0\r\n\r\n")
+
+
+def _pub(seq: int) -> bytes:
+    data = make_payload(seq, 7, 100).decode()
+    return b'{"push":{"channel":"bench:x","pub":{"data":"%s","offset":%d}}}' % (
+        data.encode(), seq)
+
+
+def test_cf_counter_counts_pushes_at_every_split() -> None:
+    # Several pushes in one frame (newline-separated), a ping, a 35-byte frame whose header
+    # byte is "#" (0x23), and a long frame with a 2-byte extended length.
+    frames = (server_frame(b"\n".join(_pub(s) for s in (1, 2, 3)))
+              + server_frame(b"{}")
+              + server_frame(b'{"push":{"channel":"c","join":{}}}'.ljust(35))
+              + server_frame(_pub(4))
+              + server_frame(b"\n".join(_pub(s) for s in range(5, 9))))
+    assert frames.count(b"\x81\x23") == 1
+    for cut in range(len(frames) + 1):
+        counter = CfCounter()
+        total = counter.feed(frames[:cut]) + counter.feed(frames[cut:])
+        assert total == 8, cut
+        assert counter.pings == 1 and counter.controls == []
+    counter = CfCounter()
+    assert sum(counter.feed(frames[i : i + 7]) for i in range(0, len(frames), 7)) == 8
+
+
+def test_cf_commands_frame() -> None:
+    frame = cf_commands(b'{"id":1,"connect":{}}', b'{"id":2}')
+    assert frame[6:] == b'{"id":1,"connect":{}}\n{"id":2}'
