@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -38,6 +38,9 @@ class RedisOptions:
     """Verify the server's certificate (turn off for development only)."""
     timeout: float = 2.0
     """Seconds to connect and to wait for a reply before a command fails with 503."""
+    max_connections: int = 64
+    """Pooled connections per Redis; more concurrent commands wait (up to ``timeout``) for one
+    instead of failing, so a burst of subscribes (each reads history) is queued, not refused."""
 
 
 def connect(options: RedisOptions) -> Redis:
@@ -69,6 +72,8 @@ def connect(options: RedisOptions) -> Redis:
     elif options.tls_ca or options.tls_cert or options.tls_key:
         raise ConfigError("redis TLS options need a rediss:// URL")
     try:
-        return Redis.from_url(url, **kwargs)  # type: ignore[arg-type]
+        pool = BlockingConnectionPool.from_url(url, max_connections=options.max_connections,
+                                               timeout=options.timeout, **kwargs)
+        return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
     except ValueError as exc:
         raise ConfigError(f"invalid redis_url: {exc}") from None

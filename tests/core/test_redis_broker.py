@@ -265,3 +265,14 @@ async def test_quiet_channel_is_filled_after_a_reconnect(nodes: NodeFactory) -> 
             await asyncio.sleep(0.01)
     assert fake.writes == [b"AT quiet=0", b"quiet:1:1", b"quiet:2:2", b"quiet:3:3"]
     assert hub.resets == 0
+
+
+async def test_a_burst_of_history_reads_waits_for_pooled_connections(
+        nodes: NodeFactory) -> None:
+    """More concurrent commands than pooled connections queue instead of failing (many
+    clients subscribing at once each read history)."""
+    node = await nodes()
+    opts = ChannelOptions(history_size=10, history_ttl=60)
+    await node.publish("burst", b"x", PayloadKind.TEXT, options=opts)
+    results = await asyncio.gather(*(node.history("burst", options=opts) for _ in range(300)))
+    assert all(len(r.publications) == 1 for r in results)
