@@ -363,25 +363,26 @@ async def publish(session: Session, command: Command) -> None:
     session.reply(command.id, "publish")
 
 
-async def presence(session: Session, command: Command) -> None:
+def _presence_channel(session: Session, command: Command) -> str:
+    """The channel of a presence command, once presence is on and allowed for this client."""
     channel = get_str(command.params, "channel", required=True)
     options = session.node.hub.namespaces.options(channel)
     if not options.presence:
         raise CommandError(ErrorCode.NOT_AVAILABLE)
     _allowed(session, channel, options.allow_presence_for_client,
              options.allow_presence_for_subscriber)
+    return channel
+
+
+async def presence(session: Session, command: Command) -> None:
+    channel = _presence_channel(session, command)
     entries = await session.node.presence.presence(channel)
     session.reply(command.id, "presence", {"presence": {
         client: protocol.client_info_value(info) for client, info in entries.items()}})
 
 
 async def presence_stats(session: Session, command: Command) -> None:
-    channel = get_str(command.params, "channel", required=True)
-    options = session.node.hub.namespaces.options(channel)
-    if not options.presence:
-        raise CommandError(ErrorCode.NOT_AVAILABLE)
-    _allowed(session, channel, options.allow_presence_for_client,
-             options.allow_presence_for_subscriber)
+    channel = _presence_channel(session, command)
     stats = await session.node.presence.stats(channel)
     session.reply(command.id, "presence_stats", {"num_clients": stats.num_clients,
                                                  "num_users": stats.num_users})
