@@ -30,7 +30,21 @@ TEST_NAMESPACES = {
 }
 
 
-class LiveServer:
+class LocalAddress:
+    """``url`` and ``ws_url`` of a server listening on 127.0.0.1:``port``."""
+
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+class LiveServer(LocalAddress):
     """A livehub ``App`` served from its own event loop thread."""
 
     def __init__(self, settings: ServerSettings, namespaces: Namespaces) -> None:
@@ -49,12 +63,15 @@ class LiveServer:
         self.port = sock.getsockname()[1]
 
         async def boot() -> App:
-            hub = Hub(MemoryBroker(), self.namespaces, release_delay=0.05)
-            app = App.create(hub, self.settings)
+            app = self.create_app(Hub(MemoryBroker(), self.namespaces, release_delay=0.05))
             await app.start(sock)
             return app
 
         self.app = self.call(boot())
+
+    def create_app(self, hub: Hub) -> App:
+        """The app to serve (a subclass may configure more layers)."""
+        return App.create(hub, self.settings)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:
         """Run a coroutine on the server's loop and return its result."""
@@ -78,14 +95,6 @@ class LiveServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         self.loop.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     @property
     def api_key(self) -> str:

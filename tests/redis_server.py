@@ -18,6 +18,22 @@ import pytest
 REDIS_SERVER = os.environ.get("LIVEHUB_TEST_REDIS_SERVER", "redis-server")
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, *, kill: bool = False) -> None:
+    """Stop ``proc`` by PID if it still runs: SIGTERM, then SIGKILL if it is not gone within
+    10 s; with ``kill``, SIGKILL at once (a crash)."""
+    if proc is None or proc.poll() is not None:
+        return
+    if not kill:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,17 +90,9 @@ class RedisServer:
 
     def kill(self) -> None:
         """Stop abruptly (SIGKILL by PID): the data is lost, as in a crash."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        stop_process(self.proc, kill=True)
         self.proc = None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_process(self.proc)
         self.proc = None

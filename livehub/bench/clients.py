@@ -113,6 +113,30 @@ class Conn(asyncio.Protocol):
     def on_open(self, head: HttpHead) -> None:
         """Called once the expected response head arrived."""
 
+    def tally(self, c: int, nbytes: int) -> None:
+        """Book ``c`` messages of a counting subscriber in a read of ``nbytes``.
+
+        Pauses reading when the run asks for it (``RunStats.pause_reads``).
+        """
+        self.count += c
+        st = self.st
+        st.delivered += c
+        st.bytes_in += nbytes
+        if st.pause_reads:
+            transport = self.transport
+            if transport is not None:
+                transport.pause_reading()
+                st.paused.append(transport)
+
+    def tally_probe(self, c: int, nbytes: int) -> None:
+        """Book ``c`` messages of a probe in a read of ``nbytes``; wake the run when due."""
+        st = self.st
+        st.delivered += c
+        st.probe_delivered += c
+        st.bytes_in += nbytes
+        if st.probe_delivered >= st.wake_at:
+            st.wake()
+
     def on_body(self, data: bytes) -> None:
         """Called with body bytes (WebSocket frames, an event stream, ...)."""
 
@@ -142,6 +166,12 @@ class WsConn(Conn):
             self.st.error(f"server closed websocket with code {code}")
             self.close()
 
+    def drain_controls(self, controls: list[tuple[int, bytes | None]]) -> None:
+        """Handle and clear the control frames a counter collected."""
+        for op, payload in controls:
+            self.control(op, payload)
+        controls.clear()
+
     def send_text(self, payloads: list[bytes]) -> None:
         if self.transport is not None:
             self.transport.write(b"".join([ws_client_frame(p) for p in payloads]))
@@ -159,18 +189,8 @@ class WsSubscriber(WsConn):
         counter = self.counter
         c = counter.feed(data)
         if counter.controls:
-            for op, payload in counter.controls:
-                self.control(op, payload)
-            counter.controls.clear()
-        self.count += c
-        st = self.st
-        st.delivered += c
-        st.bytes_in += len(data)
-        if st.pause_reads:
-            transport = self.transport
-            if transport is not None:
-                transport.pause_reading()
-                st.paused.append(transport)
+            self.drain_controls(counter.controls)
+        self.tally(c, len(data))
 
 
 class ProbeMixin(Conn):
@@ -219,12 +239,7 @@ class WsProbe(ProbeMixin, WsConn):
         self.check(marks, now)
         marks.clear()
         self.count += c
-        st = self.st
-        st.delivered += c
-        st.probe_delivered += c
-        st.bytes_in += len(data)
-        if st.probe_delivered >= st.wake_at:
-            st.wake()
+        self.tally_probe(c, len(data))
 
 
 CF_CONNECT = cf_commands(b'{"id":1,"connect":{}}')
@@ -319,18 +334,8 @@ class CfSubscriber(CfConn):
             counter.pings = 0
             self.pong()
         if counter.controls:
-            for op, payload in counter.controls:
-                self.control(op, payload)
-            counter.controls.clear()
-        self.count += c
-        st = self.st
-        st.delivered += c
-        st.bytes_in += len(data)
-        if st.pause_reads:
-            transport = self.transport
-            if transport is not None:
-                transport.pause_reading()
-                st.paused.append(transport)
+            self.drain_controls(counter.controls)
+        self.tally(c, len(data))
 
 
 class CfProbe(ProbeMixin, CfConn):
@@ -359,12 +364,7 @@ class CfProbe(ProbeMixin, CfConn):
         self.check(marks, now)
         marks.clear()
         self.count += c
-        st = self.st
-        st.delivered += c
-        st.probe_delivered += c
-        st.bytes_in += len(data)
-        if st.probe_delivered >= st.wake_at:
-            st.wake()
+        self.tally_probe(c, len(data))
 
 
 class StreamSubscriber(Conn):
@@ -376,15 +376,7 @@ class StreamSubscriber(Conn):
 
     def on_body(self, data: bytes) -> None:
         c = data.count(b"#")
-        self.count += c
-        st = self.st
-        st.delivered += c
-        st.bytes_in += len(data)
-        if st.pause_reads:
-            transport = self.transport
-            if transport is not None:
-                transport.pause_reading()
-                st.paused.append(transport)
+        self.tally(c, len(data))
 
 
 class StreamProbe(ProbeMixin, Conn):
@@ -408,12 +400,7 @@ class StreamProbe(ProbeMixin, Conn):
         c = len(marks)
         self.check(marks, now)
         marks.clear()
-        st = self.st
-        st.delivered += c
-        st.probe_delivered += c
-        st.bytes_in += len(data)
-        if st.probe_delivered >= st.wake_at:
-            st.wake()
+        self.tally_probe(c, len(data))
 
 
 class PollSubscriber(ProbeMixin, Conn):
@@ -495,9 +482,7 @@ class WsPublisher(WsConn):
     def on_body(self, data: bytes) -> None:
         self.received += self.counter.feed(data)
         if self.counter.controls:
-            for op, payload in self.counter.controls:
-                self.control(op, payload)
-            self.counter.controls.clear()
+            self.drain_controls(self.counter.controls)
 
 
 class HttpPublisher(Conn):

@@ -149,25 +149,35 @@ class WsCounter:
     payload the counter skips. State between reads: bytes still to skip, or an incomplete
     header. Control frames are reported in ``controls`` as ``(opcode, payload or None)`` (None
     when the payload is split across reads), for the caller to answer pings and notice closes.
+
+    ``count_marks`` (``CfCounter``) counts the bench payload marks inside data frames instead
+    of the frames themselves; the frame walk is the same.
     """
 
-    __slots__ = ("controls", "head", "skip")
+    __slots__ = ("controls", "head", "pings", "skip")
+
+    count_marks = False
 
     def __init__(self) -> None:
         self.skip = 0
+        """Payload bytes of a frame still to come (to skip, or to scan for marks)."""
         self.head = b""
+        self.pings = 0
         self.controls: list[tuple[int, bytes | None]] = []
 
     def feed(self, data: bytes) -> int:
-        """Count the data frames that start in ``data``."""
+        """Count the data frames that start in ``data`` (or the marks, with ``count_marks``)."""
+        marks = self.count_marks
+        count = 0
         if self.head:
             data = self.head + data
             self.head = b""
             i = 0
         else:
             i = self.skip
+            if i and marks:
+                count = data.count(MARK, 0, min(i, len(data)))
         n = len(data)
-        count = 0
         while i < n:
             if n - i < 2:
                 break
@@ -186,12 +196,20 @@ class WsCounter:
                 ln = int.from_bytes(data[i + 2 : i + 10], "big")
                 h = 10
             op = b0 & 0x0F
-            if OP_TEXT <= op <= OP_BINARY:
+            start = i + h
+            i = start + ln
+            if marks:
+                if OP_TEXT <= op <= OP_BINARY or op == OP_CONT:
+                    if ln <= 2:
+                        self.pings += 1
+                    else:
+                        count += data.count(MARK, start, i if i < n else n)
+                    continue
+            elif OP_TEXT <= op <= OP_BINARY:
                 count += 1
-            elif op >= OP_CLOSE:
-                body = data[i + h : i + h + ln] if i + h + ln <= n else None
-                self.controls.append((op, body))
-            i += h + ln
+                continue
+            if op >= OP_CLOSE:
+                self.controls.append((op, data[start:i] if i <= n else None))
         else:
             self.skip = i - n
             return count
@@ -278,7 +296,7 @@ class ChunkedReader:
             self.buf = self.buf[eol + 2 + size + 2 :]
 
 
-class CfCounter:
+class CfCounter(WsCounter):
     """Counts bench payloads in Centrifugo JSON pushes over WebSocket, without copying them.
 
     A ``pub`` push is ``{"push":{"channel":"...","pub":{"data":"#<seq>,...",...}}}``, and a
@@ -292,61 +310,9 @@ class CfCounter:
     caller to answer with ``{}``. Control frames go to ``controls`` as in ``WsCounter``.
     """
 
-    __slots__ = ("controls", "head", "pings", "skip")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self.skip = 0
-        """Payload bytes of a data frame still to come (and to scan)."""
-        self.head = b""
-        self.pings = 0
-        self.controls: list[tuple[int, bytes | None]] = []
-
-    def feed(self, data: bytes) -> int:
-        """Count the bench payload marks in ``data``."""
-        count = 0
-        if self.head:
-            data = self.head + data
-            self.head = b""
-            i = 0
-        else:
-            i = self.skip
-            n = len(data)
-            if i:
-                count = data.count(MARK, 0, min(i, n))
-        n = len(data)
-        while i < n:
-            if n - i < 2:
-                break
-            b0 = data[i]
-            ln = data[i + 1] & 0x7F
-            if ln < 126:
-                h = 2
-            elif ln == 126:
-                if n - i < 4:
-                    break
-                ln = (data[i + 2] << 8) | data[i + 3]
-                h = 4
-            else:
-                if n - i < 10:
-                    break
-                ln = int.from_bytes(data[i + 2 : i + 10], "big")
-                h = 10
-            op = b0 & 0x0F
-            start = i + h
-            i = start + ln
-            if OP_TEXT <= op <= OP_BINARY or op == OP_CONT:
-                if ln <= 2:
-                    self.pings += 1
-                else:
-                    count += data.count(MARK, start, i if i < n else n)
-            elif op >= OP_CLOSE:
-                self.controls.append((op, data[start:i] if i <= n else None))
-        else:
-            self.skip = i - n
-            return count
-        self.head = data[i:]
-        self.skip = 0
-        return count
+    count_marks = True
 
 
 def cf_commands(*commands: bytes) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ import uvloop
 from livehub.centrifugo import CentrifugoSettings
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.core.hub import Hub
-from livehub.core.memory import MemoryBroker
 from livehub.server.app import App
 from livehub.server.context import ServerSettings
 
@@ -62,20 +60,8 @@ class CfServer(LiveServer):
         super().__init__(settings, namespaces)
         self.cf = cf
 
-    def start(self) -> None:
-        self._thread.start()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-
-        async def boot() -> App:
-            hub = Hub(MemoryBroker(), self.namespaces, release_delay=0.05)
-            app = App.create(hub, self.settings, centrifugo=self.cf)
-            await app.start(sock)
-            return app
-
-        self.app = self.call(boot())
+    def create_app(self, hub: Hub) -> App:
+        return App.create(hub, self.settings, centrifugo=self.cf)
 
     def stop(self) -> None:
         """Stop like ``LiveServer``, but first abort connections still closing, so none is

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,8 @@ import httpx
 import pytest
 
 from ..centrifugo.conftest import js_modules
-from ..redis_server import RedisServer
+from ..conftest import LocalAddress
+from ..redis_server import RedisServer, stop_process
 from .cf import Events, JsAgent, js_agent, write_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -29,7 +29,7 @@ API_KEY = "cluster-test-key"
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/")
 
 
-class Node:
+class Node(LocalAddress):
     """One livehub process."""
 
     def __init__(self, name: str, redis_url: str, directory: Path, *extra: str) -> None:
@@ -66,31 +66,15 @@ class Node:
         pytest.fail(f"node {self.name} did not start in {timeout} s:\n"
                     f"{self.log_path.read_text(errors='replace')}")
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
         """Crash the node (SIGKILL by PID)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        stop_process(self.proc, kill=True)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_process(self.proc)
 
     async def publish(self, client: httpx.AsyncClient, channel: str, data: object
                       ) -> httpx.Response:

@@ -8,7 +8,7 @@ import json
 import httpx
 
 from ..conftest import LiveServer
-from .sseclient import events, take
+from ..sseclient import events, take
 
 
 async def test_headers_and_first_blocks(server: LiveServer) -> None:

@@ -7,33 +7,15 @@ from hypothesis import strategies as st
 
 from livehub.wire import sse
 
+from ..sseclient import Interpreter
+
 
 def interpret(stream: bytes) -> list[dict[str, str]]:
     """A small reference interpreter of WHATWG HTML §9.2.6 (only what the tests need)."""
-    events: list[dict[str, str]] = []
-    data: list[str] = []
-    event = ""
-    last_id = ""
-    text = stream.decode()
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    for line in lines:
-        if line == "":
-            if data:
-                events.append({"data": "\n".join(data), "event": event or "message",
-                               "id": last_id})
-            data, event = [], ""
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "data":
-            data.append(value)
-        elif field == "event":
-            event = value
-        elif field == "id" and "\0" not in value:
-            last_id = value
-    return events
+    interpreter = Interpreter()
+    lines = stream.decode().replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    events = [interpreter.feed(line) for line in lines]
+    return [{"data": ev.data, "event": ev.event, "id": ev.id} for ev in events if ev is not None]
 
 
 @given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=200))
