@@ -250,7 +250,22 @@ async def subscribe_channel(session: Session, channel: str, request: Mapping[str
     return result, sub
 
 
-def finish_sub(session: Session, sub: ChannelSub) -> None:
+async def add_presence(session: Session, sub: ChannelSub) -> bool:
+    """Add a subscription to presence before its reply, as Centrifugo does, so that whoever
+    asks any node after the reply sees it.  A store that fails now is retried by the
+    session's periodic presence refresh; the subscription stands."""
+    if not sub.options_presence:
+        return True
+    try:
+        await session.node.presence.add(sub.channel, sub.client_info,
+                                        ttl=session.node.settings.presence_ttl)
+    except LivehubError as exc:
+        log.warning("presence add for %r failed, retried later: %s", sub.channel, exc.message)
+        return False
+    return True
+
+
+def finish_sub(session: Session, sub: ChannelSub, *, presence_added: bool = False) -> None:
     """After the reply: release held pushes, then presence, join and join/leave pushes."""
     if session.subs.get(sub.channel) is not sub:
         return
@@ -259,7 +274,7 @@ def finish_sub(session: Session, sub: ChannelSub) -> None:
     if sub.push_join_leave:
         node.track(sub)
     info = sub.client_info
-    if sub.options_presence:
+    if sub.options_presence and not presence_added:
         node.spawn(node.presence.add(sub.channel, info, ttl=node.settings.presence_ttl))
     if sub.join_leave:
         node.spawn(node.hub.broker.publish_join(sub.channel, info))
@@ -276,8 +291,13 @@ async def subscribe(session: Session, command: Command) -> None:
             raise CommandError(ErrorCode.PERMISSION_DENIED, "token is for another channel or user")
     result, sub = await subscribe_channel(session, channel, params, server_side=False,
                                           check=True, claims=claims)
+    added = await add_presence(session, sub)
+    if added and sub.options_presence and session.subs.get(channel) is not sub:
+        # dropped while presence was being stored: take the entry back out
+        session.node.spawn(session.node.presence.remove(channel, sub.client_info.client))
+        return
     session.reply(command.id, "subscribe", result)
-    finish_sub(session, sub)
+    finish_sub(session, sub, presence_added=added)
 
 
 async def unsubscribe(session: Session, command: Command) -> None:

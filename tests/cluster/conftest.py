@@ -178,9 +178,9 @@ async def users_on(http: httpx.AsyncClient, node: Node, channel: str) -> list[st
 
 async def wait_users(http: httpx.AsyncClient, node: Node, channel: str, users: list[str],
                      timeout: float = 2) -> None:
-    """Wait until ``node`` lists ``users`` in ``channel``'s presence.  A subscription is
-    added to presence right after its subscribe reply (or push), not before, so a look from
-    elsewhere just after the reply may come first."""
+    """Wait until ``node`` lists ``users`` in ``channel``'s presence (a client's subscription
+    is stored before its subscribe reply, a server-side one just after its push, and a removal
+    travels through Redis, so some looks need to wait)."""
     try:
         async with asyncio.timeout(timeout):
             while (found := await users_on(http, node, channel)) != users:
