@@ -100,6 +100,26 @@ class LiveServer(LocalAddress):
     def api_key(self) -> str:
         return API_KEY
 
+    def drop_streams(self, then: Callable[[], Coroutine[Any, Any, Any]] | None = None) -> int:
+        """End every SSE/stream connection with 3011 (force reconnect) on the server's loop and,
+        in the same turn of the loop, await ``then()`` (e.g. publications that happen while the
+        clients are away).  Returns how many streams were ended."""
+        from livehub.codes import Disconnect
+        from livehub.server.streams import StreamConnection
+
+        assert self.app is not None
+        ctx = self.app.ctx
+
+        async def run() -> int:
+            streams = [c for c in ctx.connections if isinstance(c, StreamConnection)]
+            for conn in streams:
+                conn.close(Disconnect.FORCE_RECONNECT)
+            if then is not None:
+                await then()
+            return len(streams)
+
+        return self.call(run())
+
     def publish(self, channel: str, data: object, event: str | None = None) -> dict[str, Any]:
         """Publish through the real HTTP API."""
         import httpx

@@ -19,8 +19,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
-from livehub.codes import Disconnect
-from livehub.server.streams import StreamConnection
 from tests.conftest import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -103,18 +101,5 @@ def wait_js(page: Page, expression: str, arg: Any = None, timeout: float = TIMEO
 
 
 def drop_sse_streams(server: LiveServer, then: Callable[[], Any] | None = None) -> int:
-    """End every SSE/stream connection with 3011 (force reconnect) on the server's loop and,
-    in the same turn of the loop, run the coroutine function ``then`` (e.g. publications that
-    happen while the clients are away).  Returns how many streams were ended."""
-    assert server.app is not None
-    ctx = server.app.ctx
-
-    async def run() -> int:
-        streams = [c for c in ctx.connections if isinstance(c, StreamConnection)]
-        for conn in streams:
-            conn.close(Disconnect.FORCE_RECONNECT)
-        if then is not None:
-            await then()
-        return len(streams)
-
-    return server.call(run())
+    """See ``LiveServer.drop_streams``."""
+    return server.drop_streams(then)

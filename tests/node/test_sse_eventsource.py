@@ -8,8 +8,6 @@ import json
 
 import pytest
 
-from livehub.codes import Disconnect
-from livehub.server.streams import StreamConnection
 from livehub.wire.payload import PayloadKind
 from tests.conftest import LiveServer, ServerFactory
 from tests.node.conftest import Line, NodeFactory, NodeScript
@@ -50,22 +48,18 @@ def drop_streams_and_publish(server: LiveServer, seqs: range) -> int:
     """In one turn of the server's loop: end every SSE stream (3011, reconnect), then publish
     ``seqs`` straight into the hub, before any client can come back."""
     assert server.app is not None
-    ctx = server.app.ctx
+    hub = server.app.ctx.hub
 
-    async def run() -> int:
-        streams = [c for c in ctx.connections if isinstance(c, StreamConnection)]
-        for conn in streams:
-            conn.close(Disconnect.FORCE_RECONNECT)
+    async def publish_all() -> None:
         for seq in seqs:
             channel, data, event = publication(seq)
             if isinstance(data, str):
                 payload, kind = data.encode(), PayloadKind.TEXT
             else:
                 payload, kind = json.dumps(data, separators=(",", ":")).encode(), PayloadKind.JSON
-            await ctx.hub.publish(channel, payload, kind, event=event)
-        return len(streams)
+            await hub.publish(channel, payload, kind, event=event)
 
-    return server.call(run())
+    return server.drop_streams(publish_all)
 
 
 def events_until(script: NodeScript, count: int, timeout: float = 10) -> list[Line]:
