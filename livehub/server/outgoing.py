@@ -125,10 +125,6 @@ class Outgoing:
     def end_catch_up(self) -> None:
         self._allowance = self._queued if self._pending is not None else 0
 
-    def flush_now(self) -> None:
-        """Write what is pending right away (before closing)."""
-        self.flush()
-
     def on_slow(self) -> None:
         """The transport holds more than ``max_buffer`` unsent bytes after a flush."""
         self._pending = None

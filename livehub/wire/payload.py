@@ -39,12 +39,3 @@ def json_fields(data: bytes, kind: PayloadKind) -> str:
     if kind is PayloadKind.TEXT:
         return '"data":' + json.dumps(data.decode(), ensure_ascii=False)
     return '"data_b64":"' + base64.b64encode(data).decode() + '"'
-
-
-def json_value(data: bytes, kind: PayloadKind) -> object:
-    """The payload as a Python JSON value (for replies built with ``json.dumps``)."""
-    if kind is PayloadKind.JSON:
-        return json.loads(data)
-    if kind is PayloadKind.TEXT:
-        return data.decode()
-    return base64.b64encode(data).decode()
