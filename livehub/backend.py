@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from livehub.core.broker import Broker
 from livehub.core.memory import MemoryBroker
 from livehub.core.presence import MemoryPresence, PresenceManager
-from livehub.core.redis_codec import PREFIX_RE
+from livehub.core.redis.codec import PREFIX_RE
 from livehub.errors import ConfigError
 
 BROKERS = ("memory", "redis")
@@ -26,7 +26,7 @@ class BrokerSettings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     """``redis://[user:password@]host:port/db``, ``rediss://`` for TLS, or ``unix://path``;
     several comma-separated URLs spread channels over those Redis instances (consistent
-    hashing, ``livehub.core.redis_shards``)."""
+    hashing, ``livehub.core.redis.shards``)."""
     redis_password: str | None = None
     """Password (overrides one in the URL; keeps it out of the URL and logs)."""
     redis_username: str | None = None
@@ -89,7 +89,7 @@ def build(settings: BrokerSettings) -> tuple[Broker, PresenceManager]:
     if settings.broker == "memory":
         return MemoryBroker(), MemoryPresence()
     try:
-        from livehub.core.redis import (  # noqa: PLC0415 - redis is an optional dependency
+        from livehub.core.redis.client import (  # noqa: PLC0415 - redis is an optional dependency
             RedisBroker,
             RedisOptions,
             RedisPresence,
@@ -98,7 +98,7 @@ def build(settings: BrokerSettings) -> tuple[Broker, PresenceManager]:
     except ImportError as exc:
         raise ConfigError(f"broker = redis needs the redis package ({exc.name} is missing): "
                           "pip install 'livehub[redis]'") from None
-    from livehub.core.redis_shards import (  # noqa: PLC0415 - needs redis too
+    from livehub.core.redis.shards import (  # noqa: PLC0415 - needs redis too
         ShardedRedisBroker,
         ShardedRedisPresence,
     )

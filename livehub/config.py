@@ -28,7 +28,7 @@ The ``[broker]`` settings follow the same rule: ``LIVEHUB_BROKER``, ``LIVEHUB_RE
 ``LIVEHUB_REDIS_PASSWORD``, ``LIVEHUB_WORKERS``... and ``--broker``, ``--redis-url``,
 ``--workers``...
 
-    [centrifugo]          # Centrifugo client protocol and JWT auth (livehub.centrifugo)
+    [centrifugo]          # Centrifugo client protocol and JWT auth (livehub.protocols.centrifugo)
     token_hmac_secret = "..."
 
 The development preset ``--dev`` / ``LIVEHUB_DEV=1`` sits between the defaults and the file: it
@@ -47,10 +47,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livehub.backend import BrokerSettings
-from livehub.centrifugo.settings import CentrifugoSettings
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.errors import ConfigError
-from livehub.server.context import ServerSettings
+from livehub.protocols.centrifugo.settings import CentrifugoSettings
+from livehub.transports.context import ServerSettings
 
 ENV_PREFIX = "LIVEHUB_"
 DEFAULT_NAMESPACES: dict[str, ChannelOptions] = {

@@ -52,7 +52,7 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
 
 def _worker_main(config: Config, port: int, index: int, count: int) -> None:
     """Entry point of one worker process (spawned: it imports livehub afresh)."""
-    from livehub.cli import run  # noqa: PLC0415 - the CLI imports this module
+    from livehub.serve import run  # noqa: PLC0415 - imported afresh in the spawned worker
 
     logging.basicConfig(level=config.log_level,
                         format=f"%(asctime)s %(levelname)s [worker {index + 1}/{count} "

@@ -29,6 +29,8 @@ done < <(find tests -name package-lock.json -not -path '*/node_modules/*' | sort
 
 echo "== ruff"
 .venv/bin/ruff check livehub tests
+echo "== import layers (import-linter)"
+.venv/bin/lint-imports
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"

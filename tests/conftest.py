@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 import pytest
 import uvloop
 
+from livehub.app import App
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.core.hub import Hub
 from livehub.core.memory import MemoryBroker
-from livehub.server.app import App
-from livehub.server.context import ServerSettings
+from livehub.transports.context import ServerSettings
 
 T = TypeVar("T")
 API_KEY = "test-api-key"
@@ -105,7 +105,7 @@ class LiveServer(LocalAddress):
         in the same turn of the loop, await ``then()`` (e.g. publications that happen while the
         clients are away).  Returns how many streams were ended."""
         from livehub.codes import Disconnect
-        from livehub.server.streams import StreamConnection
+        from livehub.transports.stream import StreamConnection
 
         assert self.app is not None
         ctx = self.app.ctx

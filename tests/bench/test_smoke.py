@@ -18,9 +18,6 @@ import pytest
 from livehub.bench.report import render
 
 ROOT = Path(__file__).resolve().parents[2]
-HAS_LIVEHUB_SERVER = (ROOT / "livehub" / "cli.py").exists() and (
-    ROOT / "livehub" / "server" / "app.py"
-).exists()
 
 
 def lab(tmp_path: Path, *args: str) -> dict[str, Any]:
@@ -67,14 +64,12 @@ def test_echo_and_idle_against_python_websockets_peer(tmp_path: Path) -> None:
     assert f["connections_open"] == 50 and f["rss_kib_per_connection"] is not None
 
 
-@pytest.mark.skipif(not HAS_LIVEHUB_SERVER, reason="livehub serve is not in this tree")
 @pytest.mark.parametrize("transport", ["ws", "sse", "stream", "poll", "centrifugo-ws"])
 def test_fanout_against_livehub(tmp_path: Path, transport: str) -> None:
     doc = lab(tmp_path, "--transport", transport, "--subscribers", "10", "--probes", "3")
     check_fanout(doc, 10)
 
 
-@pytest.mark.skipif(not HAS_LIVEHUB_SERVER, reason="livehub serve is not in this tree")
 def test_churn_against_livehub(tmp_path: Path) -> None:
     doc = lab(tmp_path, "--scenario", "churn", "--subscribers", "10", "--rate", "20",
               "--churn-rate", "20", "--churn-hold-ms", "50")
@@ -89,7 +84,6 @@ def test_fanout_against_node_ws_peer(tmp_path: Path) -> None:
     check_fanout(doc, 20)
 
 
-@pytest.mark.skipif(not HAS_LIVEHUB_SERVER, reason="livehub serve is not in this tree")
 @pytest.mark.skipif(shutil.which("redis-server") is None and not Path("/usr/bin/redis-server")
                     .exists(), reason="redis-server is not installed")
 def test_fanout_over_two_livehub_nodes_and_redis(tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ import jwt
 import pytest
 import uvloop
 
-from livehub.centrifugo import CentrifugoSettings
+from livehub.app import App
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.core.hub import Hub
-from livehub.server.app import App
-from livehub.server.context import ServerSettings
+from livehub.protocols.centrifugo import CentrifugoSettings
+from livehub.transports.context import ServerSettings
 
 from ..conftest import API_KEY, LiveServer
 

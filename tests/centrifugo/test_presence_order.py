@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from livehub.centrifugo import CentrifugoSettings
+from livehub.app import App
 from livehub.core.channels import Namespaces
 from livehub.core.hub import Hub
 from livehub.core.presence import ClientInfo, MemoryPresence
-from livehub.server.app import App
-from livehub.server.context import ServerSettings
+from livehub.protocols.centrifugo import CentrifugoSettings
+from livehub.transports.context import ServerSettings
 
 from ..conftest import API_KEY
 from .conftest import CF_NAMESPACES, OPEN, SECRET, CfServer, token

@@ -1,4 +1,4 @@
-"""Pure protocol code (livehub.centrifugo.protocol, control, variants), without a loop.
+"""Pure protocol code (livehub.protocols.centrifugo.protocol, control, variants), without a loop.
 
 Grouped by the part of the spec: client.proto Command parsing, Reply/Push encoding, the JSON
 embedding of ``bytes`` fields, control messages and push variants.
@@ -12,12 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livehub.centrifugo import control, protocol
-from livehub.centrifugo.protocol import Command, ProtocolViolation
-from livehub.centrifugo.variants import http_stream_variant, sse_variant, websocket_variant
 from livehub.codes import Disconnect, ErrorCode
 from livehub.core.broker import Publication
 from livehub.core.presence import ClientInfo
+from livehub.protocols.centrifugo import control, protocol
+from livehub.protocols.centrifugo.protocol import Command, ProtocolViolation
+from livehub.protocols.centrifugo.variants import (
+    http_stream_variant,
+    sse_variant,
+    websocket_variant,
+)
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
 

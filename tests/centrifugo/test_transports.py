@@ -15,7 +15,7 @@ import websockets
 from centrifuge import Client
 
 from livehub.config import load
-from livehub.server.context import ServerSettings
+from livehub.transports.context import ServerSettings
 
 from ..conftest import API_KEY
 from .conftest import CfServer, make_cf_server, token

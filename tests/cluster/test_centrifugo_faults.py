@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from livehub.centrifugo.node import SURVEY_TIMEOUT
+from livehub.protocols.centrifugo.node import SURVEY_TIMEOUT
 
 from .cf import (
     HEARTBEAT_INTERVAL,

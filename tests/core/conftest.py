@@ -46,8 +46,8 @@ def redis_urls(request: pytest.FixtureRequest, kind: str) -> list[str]:
 
 
 def redis_broker(urls: list[str], prefix: str) -> Broker:
-    from livehub.core.redis import RedisBroker, RedisOptions, connect
-    from livehub.core.redis_shards import ShardedRedisBroker
+    from livehub.core.redis.client import RedisBroker, RedisOptions, connect
+    from livehub.core.redis.shards import ShardedRedisBroker
 
     shards = [RedisBroker(connect(RedisOptions(url=url)), prefix=prefix, ping_interval=1.0)
               for url in urls]
@@ -88,8 +88,8 @@ async def presence_factory(request: pytest.FixtureRequest) -> AsyncIterator[Pres
     async def make() -> PresenceManager:
         if request.param == "memory":
             return shared
-        from livehub.core.redis import RedisOptions, RedisPresence, connect
-        from livehub.core.redis_shards import ShardedRedisPresence
+        from livehub.core.redis.client import RedisOptions, RedisPresence, connect
+        from livehub.core.redis.shards import ShardedRedisPresence
 
         urls = redis_urls(request, request.param)
         shards = []

@@ -20,7 +20,7 @@ from livehub.core.broker import Broker
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.core.hub import Hub
 from livehub.core.presence import ClientInfo
-from livehub.core.redis import RedisBroker, RedisOptions, connect
+from livehub.core.redis.client import RedisBroker, RedisOptions, connect
 from livehub.errors import Unavailable
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind

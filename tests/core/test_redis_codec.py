@@ -1,4 +1,4 @@
-"""The Redis message format (livehub.core.redis_codec): round trips, no Redis needed."""
+"""The Redis message format (livehub.core.redis.codec): round trips, no Redis needed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from livehub.core.presence import ClientInfo
-from livehub.core.redis_codec import (
+from livehub.core.redis.codec import (
     CodecError,
     Keys,
     decode_info,

@@ -9,7 +9,7 @@ import pytest
 
 from livehub.backend import BrokerSettings, build, shard_name
 from livehub.core.channels import ChannelOptions
-from livehub.core.redis_shards import HashRing, ShardedRedisBroker
+from livehub.core.redis.shards import HashRing, ShardedRedisBroker
 from livehub.errors import ConfigError
 from livehub.wire.payload import PayloadKind
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from livehub.server.ws import ChannelConnection
+from livehub.protocols.plain.ws import ChannelConnection
 from livehub.wire.payload import PayloadKind
 from tests.conftest import LiveServer, ServerFactory
 from tests.node.conftest import NodeFactory

@@ -1,7 +1,7 @@
 """Shared parts of the server HTTP API: the API key check and payload parsing.
 
 The API itself (``POST /api/<method>``, Centrifugo-compatible, including ``publish``) is
-``livehub.centrifugo.api``.  Authorised by the ``X-API-Key`` header (or
+``livehub.protocols.centrifugo.api``.  Authorised by the ``X-API-Key`` header (or
 ``Authorization: apikey <key>``, or the ``api_key`` query parameter), compared in constant
 time.  ``insecure_api`` turns the check off for development only.
 """
@@ -14,8 +14,8 @@ import hmac
 import json
 
 from livehub.errors import BadRequest, Unauthorized
-from livehub.server.context import ServerContext
-from livehub.server.http import Request
+from livehub.transports.context import ServerContext
+from livehub.transports.http import Request
 from livehub.wire import sse
 from livehub.wire.payload import PayloadKind
 

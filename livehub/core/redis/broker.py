@@ -50,7 +50,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from livehub.core.broker import BrokerHandler, HistoryResult, Publication
 from livehub.core.channels import ChannelOptions
 from livehub.core.presence import ClientInfo
-from livehub.core.redis_codec import (
+from livehub.core.redis.codec import (
     CodecError,
     Keys,
     decode_join_leave,
@@ -58,8 +58,8 @@ from livehub.core.redis_codec import (
     encode_body,
     encode_join_leave,
 )
-from livehub.core.redis_pubsub import PubSubLink
-from livehub.core.redis_scripts import HISTORY, PUBLISH
+from livehub.core.redis.pubsub import PubSubLink
+from livehub.core.redis.scripts import HISTORY, PUBLISH
 from livehub.errors import LivehubError, Unavailable
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind

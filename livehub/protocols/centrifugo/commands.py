@@ -17,9 +17,18 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from livehub import __version__
-from livehub.centrifugo import protocol
-from livehub.centrifugo.auth import ConnectionClaims, InvalidToken, SubscriptionClaims, TokenExpired
-from livehub.centrifugo.protocol import (
+from livehub.codes import Disconnect, DisconnectInfo, ErrorCode, Unsubscribe
+from livehub.core.channels import NAMESPACE_SEPARATOR, ChannelOptions
+from livehub.core.presence import ClientInfo
+from livehub.errors import LivehubError
+from livehub.protocols.centrifugo import protocol
+from livehub.protocols.centrifugo.auth import (
+    ConnectionClaims,
+    InvalidToken,
+    SubscriptionClaims,
+    TokenExpired,
+)
+from livehub.protocols.centrifugo.protocol import (
     Command,
     CommandError,
     get_bool,
@@ -27,11 +36,7 @@ from livehub.centrifugo.protocol import (
     get_str,
     payload_from_json,
 )
-from livehub.centrifugo.session import ChannelSub, Session, State
-from livehub.codes import Disconnect, DisconnectInfo, ErrorCode, Unsubscribe
-from livehub.core.channels import NAMESPACE_SEPARATOR, ChannelOptions
-from livehub.core.presence import ClientInfo
-from livehub.errors import LivehubError
+from livehub.protocols.centrifugo.session import ChannelSub, Session, State
 from livehub.wire.cursor import EPOCH_RE, StreamPosition
 
 log = logging.getLogger(__name__)

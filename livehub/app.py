@@ -12,28 +12,25 @@ import datetime
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from livehub.centrifugo import CentrifugoSettings, install
-from livehub.centrifugo.node import CentrifugoNode
 from livehub.codes import Disconnect
 from livehub.core.hub import Hub
 from livehub.core.presence import MemoryPresence, PresenceManager
 from livehub.errors import LivehubError, MethodNotAllowed, NotFound
-from livehub.server import pages
-from livehub.server.context import ServerContext, ServerSettings
-from livehub.server.http import Handler, HttpConnection, HttpLimits, Request, Response
-from livehub.server.poll import poll_endpoint
-from livehub.server.streams import sse_endpoint, stream_endpoint
-from livehub.server.ws import channel_endpoint, echo_endpoint
+from livehub.protocols.centrifugo import CentrifugoSettings, install
+from livehub.protocols.centrifugo.node import CentrifugoNode
+from livehub.protocols.plain import pages
+from livehub.protocols.plain.poll import poll_endpoint
+from livehub.protocols.plain.streams import sse_endpoint, stream_endpoint
+from livehub.protocols.plain.ws import channel_endpoint, echo_endpoint
+from livehub.transports.context import ServerContext, ServerSettings
+from livehub.transports.http import Handler, HttpConnection, HttpLimits, Request, Response
+from livehub.transports.routing import Endpoint
 from livehub.wire.payload import PayloadKind
 
 log = logging.getLogger(__name__)
-
-Endpoint = Callable[[ServerContext, Request, HttpConnection], Awaitable[Response | None]]
-
 
 @dataclass(eq=False)
 class App:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from livehub.server.context import ServerContext
-from livehub.server.http import HttpConnection, Request, Response
+from livehub.transports.context import ServerContext
+from livehub.transports.http import HttpConnection, Request, Response
 
 PAGES: dict[str, tuple[str, str]] = {
     "/": ("index.html", "text/html; charset=utf-8"),

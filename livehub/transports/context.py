@@ -9,7 +9,7 @@ from typing import Protocol
 
 from livehub.codes import DisconnectInfo
 from livehub.core.hub import Hub
-from livehub.server.outgoing import Flusher
+from livehub.transports.outgoing import Flusher
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,9 +12,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livehub.core.presence import ClientInfo, PresenceStats
-from livehub.core.redis_broker import UNAVAILABLE, ttl_ms
-from livehub.core.redis_codec import Keys, decode_info, encode_info
-from livehub.core.redis_scripts import PRESENCE_ADD, PRESENCE_GET
+from livehub.core.redis.broker import UNAVAILABLE, ttl_ms
+from livehub.core.redis.codec import Keys, decode_info, encode_info
+from livehub.core.redis.scripts import PRESENCE_ADD, PRESENCE_GET
 from livehub.errors import Unavailable
 
 

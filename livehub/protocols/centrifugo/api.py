@@ -19,19 +19,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from livehub.centrifugo import control, protocol
-from livehub.centrifugo.commands import read_history
-from livehub.centrifugo.protocol import CommandError, get_bool, get_int, get_str
 from livehub.codes import ErrorCode
 from livehub.errors import BadRequest, LivehubError, Unavailable
-from livehub.server.api import check_api_key, parse_event, parse_payload
-from livehub.server.context import ServerContext
-from livehub.server.http import HttpConnection, Request, Response
+from livehub.protocols.api_input import check_api_key, parse_event, parse_payload
+from livehub.protocols.centrifugo import control, protocol
+from livehub.protocols.centrifugo.commands import read_history
+from livehub.protocols.centrifugo.protocol import CommandError, get_bool, get_int, get_str
+from livehub.transports.context import ServerContext
+from livehub.transports.http import HttpConnection, Request, Response
+from livehub.transports.routing import Router
 from livehub.wire.cursor import encode_cursor
 
 if TYPE_CHECKING:
-    from livehub.centrifugo.node import CentrifugoNode
-    from livehub.server.app import App
+    from livehub.protocols.centrifugo.node import CentrifugoNode
 
 Result = dict[str, object]
 Method = Callable[["CentrifugoNode", Mapping[str, Any]], Awaitable[Result]]
@@ -228,7 +228,7 @@ async def api_endpoint(node: CentrifugoNode, name: str | None, ctx: ServerContex
     return Response.json(answer)
 
 
-def install_api(app: App, node: CentrifugoNode) -> None:
+def install_api(app: Router, node: CentrifugoNode) -> None:
     post = frozenset({"POST"})
     app.route("/api", post, partial(api_endpoint, node, None))
     for name in METHODS:

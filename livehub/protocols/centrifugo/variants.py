@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from livehub.centrifugo import protocol
 from livehub.core.broker import Publication
-from livehub.server.variants import chunk, intern
-from livehub.server.ws import framers
+from livehub.protocols.centrifugo import protocol
+from livehub.transports.framing import chunk, intern
+from livehub.transports.websocket import framers
 from livehub.wire.cursor import StreamPosition
 
 Frame = Callable[[bytes], bytes]

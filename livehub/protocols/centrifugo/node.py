@@ -26,17 +26,22 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
-from livehub.centrifugo import control, protocol
-from livehub.centrifugo.auth import TokenVerifier
-from livehub.centrifugo.commands import HANDLERS, connect, server_subscribe, server_unsubscribe
-from livehub.centrifugo.session import ChannelSub, Session, State
-from livehub.centrifugo.settings import CentrifugoSettings
-from livehub.centrifugo.variants import PushVariant
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.hub import Hub
 from livehub.core.presence import ClientInfo, PresenceManager
 from livehub.errors import LivehubError
-from livehub.server.context import ServerContext
+from livehub.protocols.centrifugo import control, protocol
+from livehub.protocols.centrifugo.auth import TokenVerifier
+from livehub.protocols.centrifugo.commands import (
+    HANDLERS,
+    connect,
+    server_subscribe,
+    server_unsubscribe,
+)
+from livehub.protocols.centrifugo.session import ChannelSub, Session, State
+from livehub.protocols.centrifugo.settings import CentrifugoSettings
+from livehub.protocols.centrifugo.variants import PushVariant
+from livehub.transports.context import ServerContext
 
 log = logging.getLogger(__name__)
 

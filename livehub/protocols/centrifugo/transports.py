@@ -21,10 +21,12 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING
 
-from livehub.centrifugo import control, protocol
-from livehub.centrifugo.commands import uni_connect
-from livehub.centrifugo.session import Session
-from livehub.centrifugo.variants import (
+from livehub.codes import Disconnect, DisconnectInfo
+from livehub.errors import BadRequest, PayloadTooLarge
+from livehub.protocols.centrifugo import control, protocol
+from livehub.protocols.centrifugo.commands import uni_connect
+from livehub.protocols.centrifugo.session import Session
+from livehub.protocols.centrifugo.variants import (
     PushVariant,
     http_stream_variant,
     line_chunk,
@@ -32,17 +34,15 @@ from livehub.centrifugo.variants import (
     sse_variant,
     websocket_variant,
 )
-from livehub.codes import Disconnect, DisconnectInfo
-from livehub.errors import BadRequest, PayloadTooLarge
-from livehub.server.context import ServerContext
-from livehub.server.http import HttpConnection, Request, Response, head_bytes
-from livehub.server.outgoing import Outgoing
-from livehub.server.ws import WebSocketConnection
+from livehub.transports.context import ServerContext
+from livehub.transports.http import HttpConnection, Request, Response, head_bytes
+from livehub.transports.outgoing import Outgoing
+from livehub.transports.routing import Router
+from livehub.transports.websocket import WebSocketConnection
 from livehub.wire.handshake import Handshake, check_request
 
 if TYPE_CHECKING:
-    from livehub.centrifugo.node import CentrifugoNode
-    from livehub.server.app import App
+    from livehub.protocols.centrifugo.node import CentrifugoNode
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ async def uni_http_stream_endpoint(node: CentrifugoNode, ctx: ServerContext, req
     await uni_connect(conn.session, params)
 
 
-def install_transports(app: App, node: CentrifugoNode) -> None:
+def install_transports(app: Router, node: CentrifugoNode) -> None:
     """Mount the connection endpoints the settings enable."""
     app.route("/connection/websocket", GET, partial(websocket_endpoint, node))
     if node.settings.emulation:

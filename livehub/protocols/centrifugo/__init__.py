@@ -6,21 +6,17 @@ bidirectional emulation, unidirectional transports, JWT auth, presence and the s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from livehub.centrifugo.api import install_api
-from livehub.centrifugo.node import CentrifugoNode
-from livehub.centrifugo.settings import CentrifugoSettings
-from livehub.centrifugo.transports import install_transports
 from livehub.core.presence import PresenceManager
-
-if TYPE_CHECKING:
-    from livehub.server.app import App
+from livehub.protocols.centrifugo.api import install_api
+from livehub.protocols.centrifugo.node import CentrifugoNode
+from livehub.protocols.centrifugo.settings import CentrifugoSettings
+from livehub.protocols.centrifugo.transports import install_transports
+from livehub.transports.routing import Router
 
 __all__ = ["CentrifugoSettings", "install"]
 
 
-def install(app: App, settings: CentrifugoSettings, presence: PresenceManager
+def install(app: Router, settings: CentrifugoSettings, presence: PresenceManager
             ) -> CentrifugoNode:
     """Create this process's Centrifugo node and mount its endpoints and the server API."""
     node = CentrifugoNode(app.ctx, settings, presence)

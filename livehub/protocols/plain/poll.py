@@ -16,10 +16,11 @@ from collections.abc import Sequence
 
 from livehub.codes import DisconnectInfo
 from livehub.errors import BadRequest
-from livehub.server.context import ServerContext
-from livehub.server.http import HttpConnection, Request, Response
-from livehub.server.streams import stream_channels, stream_since
-from livehub.server.variants import identity, json_variant
+from livehub.protocols.plain.streams import stream_channels, stream_since
+from livehub.protocols.plain.variants import json_variant
+from livehub.transports.context import ServerContext
+from livehub.transports.framing import identity
+from livehub.transports.http import HttpConnection, Request, Response
 from livehub.wire.cursor import CursorCodec, StreamPosition
 
 

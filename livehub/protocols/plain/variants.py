@@ -8,11 +8,10 @@ same ``bytes`` object from the hub.  Channel sets only matter for variants that 
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
 
 from livehub.core.broker import Publication
+from livehub.transports.framing import intern
 from livehub.wire import sse
 from livehub.wire.cursor import CursorCodec, StreamPosition
 from livehub.wire.payload import PayloadKind, as_text, json_fields
@@ -119,32 +118,6 @@ class RawWsVariant:
 
 def json_line(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode() + b"\n"
-
-
-def chunk(data: bytes) -> bytes:
-    """One HTTP/1.1 chunk (RFC 9112 §7.1)."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def identity(data: bytes) -> bytes:
-    return data
-
-
-_interned: weakref.WeakValueDictionary[tuple[object, ...], object] = (
-    weakref.WeakValueDictionary())
-
-
-V = TypeVar("V")
-
-
-def intern(key: tuple[object, ...], kind: type[V], make: Callable[[], V]) -> V:
-    """The live variant of ``key``, or a new one from ``make`` (kept while someone uses it)."""
-    found = _interned.get(key)
-    if isinstance(found, kind):
-        return found
-    variant = make()
-    _interned[key] = variant
-    return variant
 
 
 def sse_variant(channels: Sequence[str]) -> SseVariant:

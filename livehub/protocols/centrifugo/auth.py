@@ -21,9 +21,9 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from livehub.centrifugo.settings import CentrifugoSettings
 from livehub.codes import Disconnect, ErrorCode
 from livehub.errors import ConfigError, Unauthorized
+from livehub.protocols.centrifugo.settings import CentrifugoSettings
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512")

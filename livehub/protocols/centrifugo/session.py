@@ -14,7 +14,8 @@ While a subscribe is being answered the ``ChannelSub`` holds what the hub writes
 live publications), so the reply always precedes the pushes it announces; see
 ``commands.subscribe_channel``.
 
-Command handlers live in ``livehub.centrifugo.commands`` (one function per command family).
+Command handlers live in ``livehub.protocols.centrifugo.commands`` (one function per
+command family).
 """
 
 from __future__ import annotations
@@ -27,17 +28,17 @@ import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
-from livehub.centrifugo import protocol
-from livehub.centrifugo.auth import InvalidToken, TokenExpired
-from livehub.centrifugo.protocol import Command, CommandError, ProtocolViolation
-from livehub.centrifugo.variants import PushVariant
 from livehub.codes import Disconnect, DisconnectInfo, ErrorCode
 from livehub.core.hub import Subscription
 from livehub.core.presence import ClientInfo
 from livehub.errors import LivehubError
+from livehub.protocols.centrifugo import protocol
+from livehub.protocols.centrifugo.auth import InvalidToken, TokenExpired
+from livehub.protocols.centrifugo.protocol import Command, CommandError, ProtocolViolation
+from livehub.protocols.centrifugo.variants import PushVariant
 
 if TYPE_CHECKING:
-    from livehub.centrifugo.node import CentrifugoNode
+    from livehub.protocols.centrifugo.node import CentrifugoNode
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from livehub.core.redis_broker import RedisBroker
-from livehub.core.redis_presence import RedisPresence
+from livehub.core.redis.broker import RedisBroker
+from livehub.core.redis.presence import RedisPresence
 from livehub.errors import ConfigError
 
 __all__ = ["RedisBroker", "RedisOptions", "RedisPresence", "connect"]

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from livehub.core.broker import BrokerHandler, HistoryResult
 from livehub.core.channels import ChannelOptions
 from livehub.core.presence import ClientInfo, PresenceStats
-from livehub.core.redis_broker import RedisBroker
-from livehub.core.redis_presence import RedisPresence
+from livehub.core.redis.broker import RedisBroker
+from livehub.core.redis.presence import RedisPresence
 from livehub.errors import ConfigError
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind

@@ -1,0 +1,115 @@
+"""WebSocket endpoints: ``/echo`` (the textbook echo) and ``/ws?channel=...`` (a raw channel)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from livehub.codes import CloseCode, Disconnect, DisconnectInfo
+from livehub.core.channels import ChannelOptions
+from livehub.core.hub import Subscription, Variant
+from livehub.errors import BadRequest, LivehubError
+from livehub.protocols.plain.variants import json_variant, raw_ws_variant
+from livehub.transports.context import ServerContext
+from livehub.transports.http import HttpConnection, Request
+from livehub.transports.websocket import WebSocketConnection
+from livehub.wire.cursor import decode_cursor
+from livehub.wire.handshake import Handshake, check_request
+from livehub.wire.payload import PayloadKind
+
+
+class EchoConnection(WebSocketConnection):
+    """``/echo``: answers each text message with ``Echo: <message>``, binary as is."""
+
+    __slots__ = ()
+
+    def on_text(self, text: str) -> None:
+        self.write(self.frame_text(("Echo: " + text).encode()))
+
+    def on_binary(self, data: bytes) -> None:
+        self.write(self.frame_binary(data))
+
+
+class ChannelConnection(WebSocketConnection):
+    """``/ws?channel=c``: every publication of ``c`` as one message; messages sent by the
+    client are published to ``c`` when its namespace allows client publishing."""
+
+    __slots__ = ("channel", "options", "subscription")
+
+    def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
+                 handshake: Handshake, channel: str, options: ChannelOptions) -> None:
+        super().__init__(ctx, transport, handshake)
+        self.channel = channel
+        self.options = options
+        self.subscription: Subscription | None = None
+
+    def on_text(self, text: str) -> None:
+        self._publish(text.encode(), PayloadKind.TEXT)
+
+    def on_binary(self, data: bytes) -> None:
+        self._publish(data, PayloadKind.BINARY)
+
+    def _publish(self, data: bytes, kind: PayloadKind) -> None:
+        if not self.options.client_publish:
+            self._send_close(CloseCode.POLICY_VIOLATION,
+                             f"publishing to {self.channel!r} is not allowed")
+            return
+        try:
+            self._ctx.hub.publish_nowait(self.channel, data, kind, options=self.options)
+        except LivehubError as exc:
+            self._send_close(exc.close_code, exc.message)
+
+    def on_closed(self) -> None:
+        if self.subscription is not None:
+            self._ctx.hub.unsubscribe(self.subscription)
+
+
+def _handshake(ctx: ServerContext, request: Request) -> Handshake:
+    origins = ctx.settings.allowed_origins
+    return check_request(request.method, request.headers,
+                         allowed_origins=None if "*" in origins else list(origins),
+                         deflate=ctx.settings.ws_deflate)
+
+
+async def echo_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
+    handshake = _handshake(ctx, request)
+    conn = EchoConnection(ctx, http.transport, handshake)  # type: ignore[arg-type]
+    _, tail = http.take_over(conn)
+    conn.start(handshake, tail)
+
+
+async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
+    channels = request.args("channel")
+    if len(channels) != 1:
+        raise BadRequest("exactly one channel parameter is required")
+    channel = channels[0]
+    options = ctx.hub.namespaces.options(channel)
+    fmt = request.arg("format", "raw")
+    if fmt not in ("raw", "json"):
+        raise BadRequest("format must be raw or json")
+    cursor = request.arg("since") or request.arg("cursor")
+    since = decode_cursor(cursor, [channel]) if cursor else None
+    handshake = _handshake(ctx, request)
+    conn = ChannelConnection(ctx, http.transport, handshake,  # type: ignore[arg-type]
+                             channel, options)
+    _, tail = http.take_over(conn)
+    conn.start(handshake, tail)
+    key = None if handshake.deflate is None else handshake.deflate.variant_key
+    variant: Variant
+    if fmt == "json":
+        variant = json_variant([channel], conn.frame_text, ("ws", key))
+    else:
+        variant = raw_ws_variant(key, conn.frame_text, conn.frame_binary)
+    conn.begin_catch_up()
+    try:
+        sub = await ctx.hub.subscribe(conn, variant, [channel], since=since)
+    except LivehubError as exc:
+        conn.close(DisconnectInfo(exc.close_code, exc.message))
+        return
+    finally:
+        conn.end_catch_up()
+    conn.subscription = sub
+    if conn.closed:
+        ctx.hub.unsubscribe(sub)
+    elif sub.reset_channels and fmt == "raw":
+        conn.close(DisconnectInfo(Disconnect.INSUFFICIENT_STATE.code,
+                                  "cannot resume: history does not cover the gap"))
