@@ -31,6 +31,12 @@ The ``[broker]`` settings follow the same rule: ``LIVEHUB_BROKER``, ``LIVEHUB_RE
     [centrifugo]          # Centrifugo client protocol and JWT auth (livehub.protocols.centrifugo)
     token_hmac_secret = "..."
 
+    [limits]              # budgets against abuse (livehub.core.limits; table: docs/limits.md)
+    max_publication_size = 1048576
+
+The ``[limits]`` settings follow the same rule (``LIVEHUB_MAX_PUBLICATION_SIZE``,
+``--max-publication-size``...).
+
 The development preset ``--dev`` / ``LIVEHUB_DEV=1`` sits between the defaults and the file: it
 turns on insecure client mode, presence, join/leave, history with recovery, client publish and
 the emulation and unidirectional transports, and is announced by a loud warning.
@@ -48,6 +54,7 @@ from typing import Any
 
 from livehub.backend import BrokerSettings
 from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.limits import Limits
 from livehub.errors import ConfigError
 from livehub.protocols.centrifugo.settings import CentrifugoSettings
 from livehub.transports.context import ServerSettings
@@ -67,12 +74,14 @@ class Config:
     broker: BrokerSettings = field(default_factory=BrokerSettings)
     centrifugo: CentrifugoSettings = field(default_factory=CentrifugoSettings)
     dev: bool = False
+    limits: Limits = field(default_factory=Limits)
 
 
 _SERVER_FIELDS = {f.name: f for f in dataclasses.fields(ServerSettings)}
 _CHANNEL_FIELDS = {f.name: f for f in dataclasses.fields(ChannelOptions)}
 _BROKER_FIELDS = {f.name: f for f in dataclasses.fields(BrokerSettings)}
 _CF_FIELDS = {f.name: f for f in dataclasses.fields(CentrifugoSettings)}
+_LIMIT_FIELDS = {f.name: f for f in dataclasses.fields(Limits)}
 
 DEV_CENTRIFUGO: dict[str, object] = {"client_insecure": True, "emulation": True, "uni": True}
 DEV_CHANNELS: dict[str, object] = {
@@ -146,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dev", action="store_true", default=None,
                         help="development preset: insecure clients, presence, history, "
                              "emulation (env LIVEHUB_DEV=1); never use in production")
-    for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS, _BROKER_FIELDS, _CF_FIELDS):
+    for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS, _BROKER_FIELDS, _CF_FIELDS, _LIMIT_FIELDS):
         for name, f in fields.items():
             flag = "--" + name.replace("_", "-")
             kind = _field_kind(f)
@@ -173,7 +182,8 @@ def load(args: argparse.Namespace | None = None,
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        unknown = set(data) - {"server", "channels", "namespaces", "log", "broker", "centrifugo"}
+        unknown = set(data) - {"server", "channels", "namespaces", "log", "broker", "centrifugo",
+                               "limits"}
         if unknown:
             raise ConfigError(f"{path}: unknown sections {sorted(unknown)}")
     dev = bool(flags.get("dev")) or _convert(
@@ -186,10 +196,13 @@ def load(args: argparse.Namespace | None = None,
     broker: dict[str, object] = {}
     _apply(broker, _BROKER_FIELDS, _table(data, "broker"), "[broker]")
     _apply(centrifugo, _CF_FIELDS, _table(data, "centrifugo"), "[centrifugo]")
+    limits: dict[str, object] = {}
+    _apply(limits, _LIMIT_FIELDS, _table(data, "limits"), "[limits]")
     for name, fields, target in (("server", _SERVER_FIELDS, server),
                                  ("channels", _CHANNEL_FIELDS, channels),
                                  ("broker", _BROKER_FIELDS, broker),
-                                 ("centrifugo", _CF_FIELDS, centrifugo)):
+                                 ("centrifugo", _CF_FIELDS, centrifugo),
+                                 ("limits", _LIMIT_FIELDS, limits)):
         from_env = {k: env[ENV_PREFIX + k.upper()] for k in fields
                     if ENV_PREFIX + k.upper() in env}
         _apply(target, fields, from_env, "environment")
@@ -224,9 +237,13 @@ def load(args: argparse.Namespace | None = None,
         cf_settings = CentrifugoSettings(**centrifugo)  # type: ignore[arg-type]
     except TypeError as exc:
         raise ConfigError(f"centrifugo settings: {exc}") from None
+    try:
+        limit_settings = Limits(**limits)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ConfigError(f"limits: {exc}") from None
     return Config(settings, Namespaces(_options(channels, "[channels]"), namespaces),
                   log_level, generated, broker=broker_settings, centrifugo=cf_settings,
-                  dev=dev)
+                  dev=dev, limits=limit_settings)
 
 
 def _options(values: Mapping[str, object], where: str) -> ChannelOptions:

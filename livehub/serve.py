@@ -19,7 +19,7 @@ log = logging.getLogger("livehub")
 
 def build_app(config: Config) -> App:
     broker, presence = build_backend(config.broker)
-    hub = Hub(broker, config.namespaces)
+    hub = Hub(broker, config.namespaces, limits=config.limits)
     return App.create(hub, config.server, centrifugo=config.centrifugo, presence=presence)
 
 

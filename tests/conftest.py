@@ -15,6 +15,7 @@ import uvloop
 from livehub.app import App
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.core.hub import Hub
+from livehub.core.limits import Limits
 from livehub.core.memory import MemoryBroker
 from livehub.transports.context import ServerSettings
 
@@ -47,9 +48,11 @@ class LocalAddress:
 class LiveServer(LocalAddress):
     """A livehub ``App`` served from its own event loop thread."""
 
-    def __init__(self, settings: ServerSettings, namespaces: Namespaces) -> None:
+    def __init__(self, settings: ServerSettings, namespaces: Namespaces,
+                 limits: Limits | None = None) -> None:
         self.settings = settings
         self.namespaces = namespaces
+        self.limits = limits or Limits()
         self.loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.app: App | None = None
@@ -63,7 +66,8 @@ class LiveServer(LocalAddress):
         self.port = sock.getsockname()[1]
 
         async def boot() -> App:
-            app = self.create_app(Hub(MemoryBroker(), self.namespaces, release_delay=0.05))
+            app = self.create_app(Hub(MemoryBroker(), self.namespaces, release_delay=0.05,
+                                      limits=self.limits))
             await app.start(sock)
             return app
 
@@ -143,9 +147,10 @@ def make_server() -> Iterator[ServerFactory]:
     def make(**overrides: Any) -> LiveServer:
         namespaces = overrides.pop("namespaces", TEST_NAMESPACES)
         default = overrides.pop("default_options", ChannelOptions())
+        limits = overrides.pop("limits", None)
         params: dict[str, Any] = {"api_key": API_KEY, "clock": False, "port": 0}
         params.update(overrides)
-        srv = LiveServer(ServerSettings(**params), Namespaces(default, namespaces))
+        srv = LiveServer(ServerSettings(**params), Namespaces(default, namespaces), limits)
         srv.start()
         servers.append(srv)
         return srv

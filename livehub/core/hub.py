@@ -42,9 +42,11 @@ from typing import Protocol
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.broker import Broker, HistoryResult, ImmediatePublisher, Publication
 from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.limits import Limits
 from livehub.core.presence import ClientInfo
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
+from livehub.wire.validation import check_text
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +109,11 @@ class Hub:
     """Local subscriptions and fan-out for one node."""
 
     def __init__(self, broker: Broker, namespaces: Namespaces, *,
-                 release_delay: float = 1.0) -> None:
+                 release_delay: float = 1.0, limits: Limits | None = None) -> None:
         self.broker = broker
         self.namespaces = namespaces
+        self.limits = limits if limits is not None else Limits()
+        self._rules = self.limits.publication_rules
         self._channels: dict[str, _Channel] = {}
         self._positions: dict[str, StreamPosition] = {}
         self._release_delay = release_delay
@@ -124,24 +128,48 @@ class Hub:
 
     # -- publishing ------------------------------------------------------------------------
 
-    async def publish(self, channel: str, data: bytes, kind: PayloadKind, *,
-                      event: str | None = None) -> StreamPosition:
-        """Publish through the broker with the channel's options (raises for bad channels)."""
+    def check_publication(self, channel: str, data: bytes, kind: PayloadKind, *,
+                          event: str | None = None, info: ClientInfo | None = None
+                          ) -> ChannelOptions:
+        """The one validation boundary: every publication, from every protocol, passes here
+        once before it is stored (``livehub.wire.validation``); return the channel's options.
+
+        Raises ``BadChannel``/``UnknownNamespace``, ``PayloadTooLarge`` or ``BadRequest``.
+        """
         options = self.namespaces.options(channel)
-        return await self.broker.publish(channel, data, kind, options=options, event=event)
+        self._check(data, kind, event, info)
+        return options
+
+    def _check(self, data: bytes, kind: PayloadKind, event: str | None,
+               info: ClientInfo | None) -> None:
+        self._rules.check(data, kind, event)
+        if info is not None:
+            check_text(info.user, "user")
+            check_text(info.client, "client")
+
+    async def publish(self, channel: str, data: bytes, kind: PayloadKind, *,
+                      event: str | None = None, info: ClientInfo | None = None
+                      ) -> StreamPosition:
+        """Validate, then publish through the broker with the channel's options."""
+        options = self.check_publication(channel, data, kind, event=event, info=info)
+        return await self.broker.publish(channel, data, kind, options=options, event=event,
+                                         info=info)
 
     def publish_nowait(self, channel: str, data: bytes, kind: PayloadKind, *,
-                       options: ChannelOptions, event: str | None = None) -> None:
-        """Publish without awaiting (messages from clients, in the order received).
+                       options: ChannelOptions, event: str | None = None,
+                       info: ClientInfo | None = None) -> None:
+        """Validate, then publish without awaiting (messages from clients, in the order
+        received); raises like ``check_publication``.
 
         With an ``ImmediatePublisher`` broker this completes before returning; otherwise a
         task carries it and a failure is logged.
         """
+        self._check(data, kind, event, info)
         if self._publish_now is not None:
-            self._publish_now(channel, data, kind, options=options, event=event)
+            self._publish_now(channel, data, kind, options=options, event=event, info=info)
             return
         task = asyncio.get_running_loop().create_task(
-            self.broker.publish(channel, data, kind, options=options, event=event))
+            self.broker.publish(channel, data, kind, options=options, event=event, info=info))
         self._tasks.add(task)
         task.add_done_callback(self._publish_done)
 

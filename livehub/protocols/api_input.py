@@ -16,10 +16,8 @@ import json
 from livehub.errors import BadRequest, Unauthorized
 from livehub.transports.context import ServerContext
 from livehub.transports.http import Request
-from livehub.wire import sse
+from livehub.wire import validation
 from livehub.wire.payload import PayloadKind
-
-MAX_EVENT_NAME = 64
 
 
 def check_api_key(ctx: ServerContext, request: Request) -> None:
@@ -53,17 +51,20 @@ def parse_payload(body: dict[str, object]) -> tuple[bytes, PayloadKind]:
     if "data" not in body:
         raise BadRequest("data is required")
     data = body["data"]
-    if isinstance(data, str):
-        return data.encode(), PayloadKind.TEXT
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode(), PayloadKind.JSON
+    try:
+        if isinstance(data, str):
+            return data.encode(), PayloadKind.TEXT
+        return (json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode(),
+                PayloadKind.JSON)
+    except UnicodeEncodeError:
+        raise BadRequest("data holds a lone UTF-16 surrogate (not Unicode text)") from None
 
 
 def parse_event(body: dict[str, object]) -> str | None:
     event = body.get("event")
     if event is None:
         return None
-    if (not isinstance(event, str) or not event or len(event) > MAX_EVENT_NAME
-            or not sse.valid_field(event)):
-        raise BadRequest(f"event must be a non-empty string of at most {MAX_EVENT_NAME} "
-                         "characters without line breaks")
+    if not isinstance(event, str):
+        raise BadRequest("event must be a string")
+    validation.check_event(event)
     return event

@@ -24,7 +24,8 @@ from urllib.parse import parse_qs, unquote
 
 import httptools
 
-from livehub.errors import BadRequest, LivehubError
+from livehub.errors import LivehubError
+from livehub.wire import validation
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,9 @@ class Request:
     def args(self, name: str) -> list[str]:
         return self.query.get(name, [])
 
-    def json(self) -> object:
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"body is not valid JSON: {exc}") from None
+    def json(self, *, max_depth: int = validation.MAX_DEPTH) -> object:
+        """The body as strict JSON (``livehub.wire.validation``); ``BadRequest`` if not."""
+        return validation.loads(self.body, max_depth=max_depth)
 
 
 @dataclass(slots=True)

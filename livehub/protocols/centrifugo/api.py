@@ -204,7 +204,7 @@ async def _call(method: Method, node: CentrifugoNode, params: Mapping[str, Any],
 async def api_endpoint(node: CentrifugoNode, name: str | None, ctx: ServerContext,
                        request: Request, http: HttpConnection) -> Response:
     check_api_key(ctx, request)
-    body = request.json() if request.body.strip() else {}
+    body = request.json(max_depth=ctx.hub.limits.max_json_depth) if request.body.strip() else {}
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
     if name is None:

@@ -384,7 +384,7 @@ async def publish(session: Session, command: Command) -> None:
     sub = session.subs.get(channel)
     info = sub.client_info if sub is not None else ClientInfo(session.client, session.user,
                                                               session.conn_info)
-    await session.node.hub.broker.publish(channel, data, kind, options=options, info=info)
+    await session.node.hub.publish(channel, data, kind, info=info)
     session.reply(command.id, "publish")
 
 

@@ -29,6 +29,7 @@ from livehub.codes import ERROR_MESSAGES, Disconnect, ErrorCode
 from livehub.core.broker import Publication
 from livehub.core.presence import ClientInfo
 from livehub.errors import BadRequest
+from livehub.wire import validation
 from livehub.wire.payload import PayloadKind
 
 METHODS = ("connect", "subscribe", "unsubscribe", "publish", "presence", "presence_stats",
@@ -72,8 +73,10 @@ def dumps(value: object) -> bytes:
 # -- parsing ---------------------------------------------------------------------------------
 
 
-def parse_commands(data: str | bytes, *, max_commands: int = 256) -> list[Command]:
-    """Commands of one client frame (newline-delimited JSON); raise ``ProtocolViolation``."""
+def parse_commands(data: str | bytes, *, max_commands: int = 256,
+                   max_depth: int = validation.MAX_DEPTH) -> list[Command]:
+    """Commands of one client frame (newline-delimited strict JSON, ``wire.validation``);
+    raise ``ProtocolViolation``."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     commands: list[Command] = []
     for line in text.split("\n"):
@@ -82,9 +85,9 @@ def parse_commands(data: str | bytes, *, max_commands: int = 256) -> list[Comman
         if len(commands) >= max_commands:
             raise ProtocolViolation(f"more than {max_commands} commands in one frame")
         try:
-            value = json.loads(line)
-        except ValueError:
-            raise ProtocolViolation("command is not valid JSON") from None
+            value = validation.loads(line, max_depth=max_depth, what="command")
+        except BadRequest as exc:
+            raise ProtocolViolation(exc.message) from None
         commands.append(parse_command(value))
     return commands
 
@@ -114,10 +117,7 @@ def parse_command(value: object) -> Command:
 
 def parse_json(data: str | bytes, what: str) -> dict[str, Any]:
     """A JSON object from a query parameter or body (uni connect requests, emulation)."""
-    try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(f"{what} is not valid JSON") from None
+    value = validation.loads(data, what=what)
     if not isinstance(value, dict):
         raise BadRequest(f"{what} must be a JSON object")
     return value

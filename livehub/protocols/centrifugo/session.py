@@ -149,8 +149,9 @@ class Session:
         if self.state is State.CLOSED:
             return
         try:
-            commands = protocol.parse_commands(data,
-                                               max_commands=self.node.settings.client_max_commands)
+            commands = protocol.parse_commands(
+                data, max_commands=self.node.settings.client_max_commands,
+                max_depth=self.node.hub.limits.max_json_depth)
         except ProtocolViolation as exc:
             log.info("centrifugo client %s: %s", self.client, exc.message)
             self.close(DisconnectInfo(Disconnect.BAD_REQUEST.code, exc.message))

@@ -1,0 +1,33 @@
+"""The budgets that keep a node bounded under abuse (``[limits]`` settings, docs/limits.md).
+
+Every budget here has a default, a setting (``[limits]`` in the TOML file, ``LIVEHUB_<NAME>``,
+``--<name>``), a documented answer for the client that exceeds it and a metric name; the table
+in ``docs/limits.md`` lists them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from livehub.errors import ConfigError
+from livehub.wire.validation import MAX_DEPTH, PublicationRules
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    max_publication_size: int = 1024 * 1024
+    """Bytes of one publication's payload, from any protocol (after inflation)."""
+    max_json_depth: int = MAX_DEPTH
+    """Nesting of any JSON a peer sends: publication data, API bodies, client commands."""
+
+    def __post_init__(self) -> None:
+        if self.max_publication_size < 1:
+            raise ConfigError("max_publication_size must be >= 1, not "
+                              f"{self.max_publication_size}")
+        if not 1 <= self.max_json_depth <= 500:
+            raise ConfigError(f"max_json_depth must be in 1..500, not {self.max_json_depth}")
+
+    @property
+    def publication_rules(self) -> PublicationRules:
+        return PublicationRules(max_size=self.max_publication_size,
+                                max_depth=self.max_json_depth)
