@@ -54,7 +54,7 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, what: str = "body") 
     except RecursionError:
         raise BadRequest(f"{what} is nested deeper than {max_depth} levels") from None
     except UnicodeDecodeError:
-        raise BadRequest(f"{what} is not UTF-8") from None
+        raise BadRequest(f"{what} is not valid JSON: not UTF-8") from None
     except ValueError as exc:
         raise BadRequest(f"{what} is not valid JSON: {_short(str(exc))}") from None
     check_value(value, text, max_depth=max_depth, what=what)
