@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote
 
 import httptools
@@ -28,6 +29,8 @@ from livehub.errors import LivehubError
 from livehub.wire import validation
 
 log = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=asyncio.BaseProtocol)
 
 LINGER = 2.0
 """Seconds a rejected connection is drained before it is closed."""
@@ -124,6 +127,9 @@ class HttpConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._fail: tuple[int, str] | None = None
         self._upgrade_tail = b""
+        self._upgraded = False
+        """An upgrade request was parsed: later bytes belong to the protocol it asks for
+        (``take_over`` hands them over), never to the HTTP parser."""
         self._reset_message()
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
@@ -146,6 +152,9 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._closing or self._taken_over:
+            return
+        if self._upgraded:
+            self._upgrade_tail += data
             return
         try:
             self._parser.feed_data(data)
@@ -228,7 +237,13 @@ class HttpConnection(asyncio.Protocol):
             upgrade=parser.should_upgrade(),
             client=f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "")
         self._queue.append(request)
-        if len(self._queue) > self._limits.max_pipelined and self.transport is not None:
+        if request.upgrade:
+            # stop reading until the handler takes over (or answers and closes): what
+            # arrives meanwhile is held for the new protocol, one read at most
+            self._upgraded = True
+            if self.transport is not None:
+                self.transport.pause_reading()
+        elif len(self._queue) > self._limits.max_pipelined and self.transport is not None:
             self.transport.pause_reading()
         if not request.upgrade:
             self._maybe_start()
@@ -256,7 +271,8 @@ class HttpConnection(asyncio.Protocol):
         if self._closing:
             return
         if self.transport is not None:
-            self.transport.resume_reading()
+            if not self._upgraded:
+                self.transport.resume_reading()
             self._arm_timer(self._limits.keepalive_timeout)
 
     async def _handle(self, request: Request) -> bool:
@@ -275,7 +291,7 @@ class HttpConnection(asyncio.Protocol):
             # an upgrade request answered with a plain response: nothing more to read safely
             request.keep_alive = False
         self.send_response(request, response)
-        if (not self._closing and self.transport is not None
+        if (not self._closing and not self._upgraded and self.transport is not None
                 and len(self._queue) <= self._limits.max_pipelined):
             self.transport.resume_reading()
         return True
@@ -353,15 +369,17 @@ class HttpConnection(asyncio.Protocol):
 
     # -- takeover ---------------------------------------------------------------------------
 
-    def take_over(self, protocol: asyncio.BaseProtocol) -> tuple[asyncio.Transport, bytes]:
-        """Hand the socket to ``protocol``; return the transport and bytes already received
-        after the request (the start of the new protocol's stream)."""
-        assert self.transport is not None
+    def take_over(self, factory: Callable[[asyncio.Transport], P]) -> tuple[P, bytes]:
+        """Hand the socket to the protocol ``factory`` builds on it; return that protocol and
+        the bytes already received after the request (the start of its stream: a WebSocket
+        frame glued to the handshake), which the caller feeds once it has answered."""
+        transport = self.transport
+        assert transport is not None, "take_over after the connection was lost"
         self._taken_over = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        transport = self.transport
+        protocol = factory(transport)
         transport.set_protocol(protocol)
         tail = self._upgrade_tail
         self._upgrade_tail = b""
@@ -369,7 +387,7 @@ class HttpConnection(asyncio.Protocol):
         self._parser = None  # type: ignore[assignment]
         transport.resume_reading()
         self._done()
-        return transport, tail
+        return protocol, tail
 
     def extra_headers(self, request: Request) -> list[tuple[str, str]]:
         return [] if self._extra_headers is None else self._extra_headers(request)

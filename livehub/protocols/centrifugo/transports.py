@@ -170,9 +170,8 @@ def _handshake(ctx: ServerContext, request: Request) -> Handshake:
 async def websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
                              http: HttpConnection) -> None:
     handshake = _handshake(ctx, request)
-    conn = CentrifugoWebSocket(ctx, http.transport, handshake,  # type: ignore[arg-type]
-                               node, uni=False)
-    _, tail = http.take_over(conn)
+    conn, tail = http.take_over(
+        lambda transport: CentrifugoWebSocket(ctx, transport, handshake, node, uni=False))
     conn.start(handshake, tail)
 
 
@@ -180,9 +179,8 @@ async def uni_websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, reque
                                  http: HttpConnection) -> None:
     handshake = _handshake(ctx, request)
     connect = request.arg("cf_connect")
-    conn = CentrifugoWebSocket(ctx, http.transport, handshake,  # type: ignore[arg-type]
-                               node, uni=True)
-    _, tail = http.take_over(conn)
+    conn, tail = http.take_over(
+        lambda transport: CentrifugoWebSocket(ctx, transport, handshake, node, uni=True))
     conn.start(handshake, tail if connect is None else b"")
     if connect is not None:
         conn.start_uni(connect)
@@ -201,10 +199,10 @@ def _take_over_stream(node: CentrifugoNode, ctx: ServerContext, request: Request
                                                else sse_frame(protocol.PING))
     else:
         variant, ping = http_stream_variant(uni=uni), line_chunk(protocol.PING)
-    conn = CentrifugoStream(ctx, http.transport, node,  # type: ignore[arg-type]
-                            name=name, uni=uni, emulation=not uni, variant=variant,
-                            chunked=not sse, ping_frame=ping)
-    http.take_over(conn)
+    conn, _ = http.take_over(
+        lambda transport: CentrifugoStream(ctx, transport, node, name=name, uni=uni,
+                                           emulation=not uni, variant=variant,
+                                           chunked=not sse, ping_frame=ping))
     conn.write(head_bytes(200, headers))
     return conn
 

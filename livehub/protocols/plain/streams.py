@@ -70,9 +70,8 @@ async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
                ("x-accel-buffering", "no")]
     headers.extend(http.extra_headers(request))
     headers.append(("transfer-encoding", "chunked") if chunked else ("connection", "close"))
-    conn = StreamConnection(ctx, http.transport, heartbeat=heartbeat,  # type: ignore[arg-type]
-                            goodbye=goodbye)
-    http.take_over(conn)
+    conn, _ = http.take_over(
+        lambda transport: StreamConnection(ctx, transport, heartbeat=heartbeat, goodbye=goodbye))
     conn.write(head_bytes(200, headers) + preamble)
     conn.begin_catch_up()
     try:

@@ -72,8 +72,7 @@ def _handshake(ctx: ServerContext, request: Request) -> Handshake:
 
 async def echo_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
     handshake = _handshake(ctx, request)
-    conn = EchoConnection(ctx, http.transport, handshake)  # type: ignore[arg-type]
-    _, tail = http.take_over(conn)
+    conn, tail = http.take_over(lambda transport: EchoConnection(ctx, transport, handshake))
     conn.start(handshake, tail)
 
 
@@ -89,9 +88,8 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
     cursor = request.arg("since") or request.arg("cursor")
     since = decode_cursor(cursor, [channel]) if cursor else None
     handshake = _handshake(ctx, request)
-    conn = ChannelConnection(ctx, http.transport, handshake,  # type: ignore[arg-type]
-                             channel, options)
-    _, tail = http.take_over(conn)
+    conn, tail = http.take_over(
+        lambda transport: ChannelConnection(ctx, transport, handshake, channel, options))
     conn.start(handshake, tail)
     key = None if handshake.deflate is None else handshake.deflate.variant_key
     variant: Variant
