@@ -94,6 +94,11 @@ _MAX_CONTROL_PAYLOAD: Final = 125
 _DEFLATE_SLACK_SHIFT: Final = 8
 _DEFLATE_SLACK_BYTES: Final = 1024
 
+#: A fragmented message may have ``max_message_size // FRAGMENT_BYTES`` frames, and at least
+#: ``MIN_FRAGMENTS``: fragments average at least this many bytes, or the message is refused.
+FRAGMENT_BYTES: Final = 64
+MIN_FRAGMENTS: Final = 64
+
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -133,9 +138,17 @@ class FrameParser:
     ``feed`` takes bytes in any chunking and returns the complete events they finish.  A
     violation raises ``WebSocketError`` (``close_code`` 1002 protocol error or 1007 invalid
     data) or ``PayloadTooLarge`` (1009); the parser is then dead and every later ``feed``
-    raises the same error again.  Events that preceded the violation in the same chunk are
-    dropped: the connection is being failed (§7.1.7).  After a Close frame the parser
-    ignores whatever follows (§5.5.1: the peer must not send data after Close).
+    raises the same error again.  Events that preceded the violation are still delivered
+    (the peer sent them before it broke the protocol): when a chunk holds both, ``feed``
+    returns those events, sets ``error``, and the next ``feed`` raises.  After a Close frame
+    the parser ignores whatever follows (§5.5.1: the peer must not send data after Close).
+
+    Limits (§10.4): a message may carry at most ``max_message_size`` bytes, counted across
+    its fragments and after inflation (RFC 7692), in at most
+    ``max(MIN_FRAGMENTS, max_message_size // FRAGMENT_BYTES)`` frames, so tiny or empty
+    continuation frames cannot keep a message open forever; the parts of a fragmented message
+    are gathered in one buffer, so what a connection holds is bounded by the limit itself.
+    Invalid UTF-8 fails the connection as soon as it arrives (§8.1), inside a frame too.
     """
 
     __slots__ = (
@@ -145,12 +158,16 @@ class FrameParser:
         "_deflate",
         "_error",
         "_max",
+        "_max_fragments",
+        "_msg",
         "_msg_compressed",
+        "_msg_fragments",
         "_msg_opcode",
-        "_msg_parts",
         "_msg_size",
         "_msg_wire",
-        "_text_parts",
+        "_peek",
+        "_peek_at",
+        "_peeked",
     )
 
     def __init__(self, *, max_message_size: int = 1 << 20,
@@ -158,6 +175,7 @@ class FrameParser:
         if max_message_size < 0:
             raise ValueError("max_message_size must be >= 0")
         self._max = max_message_size
+        self._max_fragments = max(MIN_FRAGMENTS, max_message_size // FRAGMENT_BYTES)
         self._deflate = deflate
         self._buf = bytearray()
         self._error: LivehubError | None = None
@@ -165,16 +183,25 @@ class FrameParser:
         # State of a fragmented (or compressed) message in progress (§5.4).
         self._msg_opcode = 0
         self._msg_compressed = False
-        self._msg_parts: list[bytes] = []
-        self._text_parts: list[str] = []
+        self._msg = bytearray()
         self._msg_size = 0
         self._msg_wire = 0
+        self._msg_fragments = 0
         self._decoder: codecs.IncrementalDecoder | None = None
+        # UTF-8 check of the part received so far of an incomplete text frame (§8.1).
+        self._peek: codecs.IncrementalDecoder | None = None
+        self._peeked = 0
+        self._peek_at = 0
 
     @property
     def closed(self) -> bool:
         """Whether a Close frame was received (later bytes are ignored)."""
         return self._closed
+
+    @property
+    def error(self) -> LivehubError | None:
+        """The violation that killed the parser (the next ``feed`` raises it), or None."""
+        return self._error
 
     @property
     def buffered(self) -> int:
@@ -203,6 +230,8 @@ class FrameParser:
                     # Hot path: a whole, small, uncompressed message in one masked frame.
                     stop = pos + 6 + length
                     if stop > end:
+                        if b0 == 0x81 and end - pos > 6:
+                            self._peek_text(buf, pos, pos + 6, end, continuation=False)
                         break
                     if length:
                         words = (length + 3) >> 2
@@ -231,9 +260,13 @@ class FrameParser:
         except LivehubError as exc:
             self._error = exc
             self._buf = bytearray()
-            self._msg_parts = []
-            self._text_parts = []
-            raise
+            self._msg = bytearray()
+            self._peek = self._decoder = None
+            if not events:
+                raise
+            return events  # delivered first; the next feed raises (see class docstring)
+        if self._peeked and self._peek_at != pos:
+            self._peeked = 0  # the frame looked into is complete; the one kept is another
         if buf is self._buf:
             if pos:
                 del self._buf[:pos]
@@ -293,12 +326,20 @@ class FrameParser:
         if opcode > 2:
             if length > _MAX_CONTROL_PAYLOAD:
                 raise _protocol_error("control frame payload over 125 bytes (RFC 6455 §5.5)")
-        elif length > self._max - self._msg_size:
-            self._check_size(opcode, b0, length)
-        if avail < hdr + length:
-            return -1
+        else:
+            if length > self._max - self._msg_size:
+                self._check_size(opcode, b0, length)
+            if not (opcode and b0 & _FIN) and self._msg_fragments >= self._max_fragments:
+                raise PayloadTooLarge(
+                    f"message in more than {self._max_fragments} fragments (RFC 6455 §10.4)",
+                    close_code=CloseCode.MESSAGE_TOO_BIG)
         start = pos + hdr
         stop = start + length
+        if avail < hdr + length:
+            if (end > start and opcode < 3 and not b0 & _RSV1 and not self._msg_compressed
+                    and (opcode or self._msg_opcode) == Opcode.TEXT):
+                self._peek_text(buf, pos, start, end, continuation=not opcode)
+            return -1
         payload = _unmask(buf[start:stop], buf[start - 4:start]) if length else b""
         if opcode > 2:
             events.append(self._control(opcode, payload))
@@ -307,6 +348,34 @@ class FrameParser:
         if event is not None:
             events.append(event)
         return stop
+
+    def _peek_text(self, buf: bytes | bytearray, pos: int, start: int, end: int, *,
+                   continuation: bool) -> None:
+        """Fail fast (§8.1) on invalid UTF-8 in the part of a text frame received so far.
+
+        The frame starts at ``pos``, its payload at ``start``.  Only the bytes new since the
+        last look are unmasked and checked, by a decoder that continues the message's own (the
+        frame may continue a fragmented message).  ``_peeked`` counts the bytes checked of the
+        frame kept at the head of ``_buf`` between two feeds (``feed`` forgets it otherwise).
+        """
+        self._peek_at = pos
+        done = self._peeked if pos == 0 else 0
+        if end - start <= done:
+            return
+        peek = self._peek
+        if not done or peek is None:
+            peek = self._peek = _utf8_decoder()
+            if continuation and self._decoder is not None:
+                peek.setstate(self._decoder.getstate())
+        mask = buf[start - 4:start]
+        shift = done & 3
+        if shift:
+            mask = mask[shift:] + mask[:shift]
+        try:
+            peek.decode(_unmask(buf[start + done:end], mask))
+        except UnicodeDecodeError:
+            raise _invalid_data("invalid UTF-8 in text message (RFC 6455 §8.1)") from None
+        self._peeked = end - start
 
     def _check_rsv(self, b0: int, opcode: int) -> None:
         """RSV2/RSV3 are never negotiated; RSV1 only starts a compressed message (RFC 7692 §6)."""
@@ -354,6 +423,8 @@ class FrameParser:
         self._msg_opcode = 0
         self._msg_size = 0
         self._msg_wire = 0
+        self._msg_fragments = 0
+        self._peek = None
 
     def _data(self, opcode: int, b0: int, payload: bytes) -> Event | None:
         """A fragment or a compressed data frame (RFC 6455 §5.4, RFC 7692 §6.2)."""
@@ -366,17 +437,18 @@ class FrameParser:
             assert self._deflate is not None  # RSV1 is refused without it
             payload = self._deflate.decompress_fragment(
                 payload, max_size=self._max - self._msg_size, fin=fin)
+        if fin and opcode:  # a whole message in one frame
+            self._end_message()
+            if opcode == Opcode.BINARY:
+                return BinaryMessage(payload)
+            try:
+                return TextMessage(payload.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise _invalid_data("invalid UTF-8 in text message "
+                                    "(RFC 6455 §8.1)") from None
         self._msg_size += len(payload)
+        self._msg_fragments += 1
         if self._msg_opcode == Opcode.TEXT:
-            texts = self._text_parts
-            if fin and opcode:
-                try:
-                    text = payload.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise _invalid_data("invalid UTF-8 in text message "
-                                        "(RFC 6455 §8.1)") from None
-                self._end_message()
-                return TextMessage(text)
             decoder = self._decoder
             if decoder is None:
                 decoder = self._decoder = _utf8_decoder()
@@ -385,24 +457,19 @@ class FrameParser:
             try:
                 # Fail fast (§8.1): the decoder raises on the fragment that makes the
                 # sequence certainly invalid; a valid but incomplete tail is carried over.
-                texts.append(decoder.decode(payload, fin))
+                decoder.decode(payload, fin)
             except UnicodeDecodeError:
                 raise _invalid_data("invalid UTF-8 in text message (RFC 6455 §8.1)") from None
-            if not fin:
-                return None
-            self._text_parts = []
-            self._end_message()
-            return TextMessage("".join(texts))
-        if fin and opcode:
-            self._end_message()
-            return BinaryMessage(payload)
-        parts = self._msg_parts
-        parts.append(payload)
+        msg = self._msg
+        msg += payload
         if not fin:
             return None
-        self._msg_parts = []
+        self._msg = bytearray()
+        kind = self._msg_opcode
         self._end_message()
-        return BinaryMessage(b"".join(parts))
+        if kind == Opcode.BINARY:
+            return BinaryMessage(bytes(msg))
+        return TextMessage(msg.decode("utf-8"))  # checked fragment by fragment above
 
 
 # --- Encoders (RFC 6455 §5.2; server frames are never masked, §5.1) ---------------------------

@@ -69,9 +69,11 @@ def feed_bytewise(parser: FrameParser, data: bytes) -> list[Event]:
 
 
 def close_code_of(parser: FrameParser, data: bytes) -> int:
-    """Feed ``data`` and return the close code of the error it must raise."""
+    """Feed ``data`` and return the close code of the error it must raise (maybe on the next
+    ``feed``, when events preceded the violation)."""
     try:
         parser.feed(data)
+        parser.feed(b"")
     except LivehubError as exc:
         return exc.close_code
     raise AssertionError("no error raised")

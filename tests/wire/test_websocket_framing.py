@@ -311,6 +311,76 @@ def test_size_budget_resets_between_messages() -> None:
         assert parser.feed(wire) == [TextMessage("a" * 100)]
 
 
+def test_fragment_count_is_bounded() -> None:
+    # 64 KiB allows 1024 frames per message: tiny or empty continuations cannot go on forever.
+    parser = FrameParser(max_message_size=65536)
+    wire = raw_frame(BINARY, b"ab", fin=False) + raw_frame(CONT, b"", fin=False) * 1022
+    assert parser.feed(wire + raw_frame(CONT, b"cd")) == [BinaryMessage(b"abcd")]
+    with pytest.raises(PayloadTooLarge, match="1024 fragments") as exc:
+        parser.feed(wire + raw_frame(CONT, b"", fin=False) + raw_frame(CONT, b""))
+    assert exc.value.close_code == 1009
+
+
+def test_small_limits_still_allow_some_fragments() -> None:
+    wire = b"".join(raw_frame(TEXT if i == 0 else CONT, b"a", fin=i == 63) for i in range(64))
+    assert FrameParser(max_message_size=100).feed(wire) == [TextMessage("a" * 64)]
+    assert close_code_of(FrameParser(max_message_size=100),
+                         wire[:-7] + raw_frame(CONT, b"a", fin=False) + raw_frame(CONT, b"")) \
+        == 1009
+
+
+# --- §7.1.7 the events that preceded a violation ------------------------------------------------
+
+
+def test_events_before_a_violation_are_returned_then_the_error() -> None:
+    parser = FrameParser()
+    wire = raw_frame(TEXT, b"one") + raw_frame(PING, b"p") + raw_frame(5, b"")
+    assert parser.feed(wire + raw_frame(TEXT, b"never")) == [TextMessage("one"), Ping(b"p")]
+    assert parser.error is not None and parser.error.close_code == 1002
+    with pytest.raises(WebSocketError) as exc:
+        parser.feed(b"")
+    assert exc.value.close_code == 1002
+
+
+def test_a_violation_alone_raises_at_once() -> None:
+    parser = FrameParser()
+    with pytest.raises(WebSocketError):
+        parser.feed(raw_frame(5, b""))
+    assert parser.error is not None
+
+
+# --- §8.1 fail fast inside an incomplete frame -------------------------------------------------
+
+
+@pytest.mark.parametrize("tail", [10, 200, 70000])
+def test_invalid_utf8_fails_before_the_frame_is_complete(tail: int) -> None:
+    wire = raw_frame(TEXT, "κόσμε".encode() + b"\xf4\x90\x80\x80" + b"x" * tail)
+    assert close_code_of(FrameParser(), wire[:-tail]) == 1007
+
+
+def test_invalid_utf8_fails_inside_an_incomplete_continuation() -> None:
+    parser = FrameParser()
+    assert parser.feed(raw_frame(TEXT, b"ok\xe2\x82", fin=False)) == []
+    assert close_code_of(parser, raw_frame(CONT, b"(" + b"x" * 300)[:-300]) == 1007
+
+
+def test_valid_utf8_split_anywhere_inside_frames_is_accepted() -> None:
+    text = "ab€😀κόσμε" * 40
+    for size in (len(text.encode()), 50):  # a long frame, then 50-byte fragments
+        raw = text.encode()
+        pieces = [raw[i:i + size] for i in range(0, len(raw), size)]
+        wire = b"".join(raw_frame(TEXT if i == 0 else CONT, p, fin=i == len(pieces) - 1)
+                        for i, p in enumerate(pieces))
+        assert feed_bytewise(FrameParser(), wire) == [TextMessage(text)]
+        assert feed_all(FrameParser(), wire, range(3, len(wire), 7)) == [TextMessage(text)]
+
+
+def test_binary_frames_are_not_peeked() -> None:
+    parser = FrameParser()
+    assert parser.feed(raw_frame(BINARY, b"\xff" * 300)[:-100]) == []
+    assert parser.buffered > 0
+
+
 # --- Round trips against an independent client (websockets) -----------------------------------
 
 messages = st.lists(st.one_of(st.text(max_size=300), st.binary(max_size=300)),
