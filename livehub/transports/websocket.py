@@ -5,9 +5,12 @@ that owns reading, buffering and closing; the hub only ever hands it encoded fra
 
 Closing (RFC 6455 §7): a peer's Close is answered with a Close echoing its code, then the TCP
 connection is closed by us (§7.1.1).  When we close (shutdown, slow consumer, policy) we send a
-Close with the code from ``livehub.codes`` and abort the socket if the peer has not finished
-the handshake within ``CLOSE_TIMEOUT``.  A protocol violation fails the connection (§7.1.7)
-with the parser's code (1002, 1007, 1009).  Keepalive: a ping goes out on every heartbeat tick
+Close with the code from ``livehub.codes``, close TCP when the peer's Close arrives, and abort
+the socket if the peer has not answered within ``CLOSE_TIMEOUT``.  A protocol violation fails
+the connection (§7.1.7) with the parser's code (1002, 1007, 1009): the messages that came before
+it are handled and their answers sent, then our Close, then we shut down our side of TCP (FIN:
+the server closes first, §7.1.1) and read and discard until the peer closes its side, so unread
+input never turns our close into a reset.  Keepalive: a ping goes out on every heartbeat tick
 without incoming traffic; a peer silent for three ticks is closed with 3012 (no pong).
 """
 
@@ -46,7 +49,7 @@ _PING = encode_ping()
 class WebSocketConnection(Outgoing, asyncio.Protocol):
     """A WebSocket after its handshake.  Subclasses say what a message means."""
 
-    __slots__ = ("_closer", "_ctx", "_deflate", "_failed", "_parser", "_quiet_ticks",
+    __slots__ = ("_closer", "_ctx", "_deflate", "_failed", "_held", "_parser", "_quiet_ticks",
                  "frame_binary", "frame_text")
 
     def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
@@ -58,6 +61,7 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
                                    deflate=self._deflate)
         self._quiet_ticks = 0
         self._failed = False
+        self._held: bytearray | None = None
         self._closer: asyncio.TimerHandle | None = None
         bits = None if handshake.deflate is None else handshake.deflate.variant_key
         self.frame_text, self.frame_binary = framers(bits)
@@ -70,12 +74,32 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
 
     # -- reading -------------------------------------------------------------------------------
 
+    def hold_input(self) -> None:
+        """Keep what the peer sends unread until ``release_input`` (e.g. until subscribed)."""
+        if self._held is None:
+            self._held = bytearray()
+            self.transport.pause_reading()
+
+    def release_input(self) -> None:
+        held = self._held
+        if held is None:
+            return
+        self._held = None
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
+        if held:
+            self.data_received(bytes(held))
+
     def data_received(self, data: bytes) -> None:
         if self._failed:
-            return  # discard until the peer answers our Close or the timer closes
+            return  # discard until the peer closes its side or the timer aborts
+        if self._held is not None:
+            self._held += data  # read before pause_reading took effect
+            return
         self._quiet_ticks = 0
+        parser = self._parser
         try:
-            events = self._parser.feed(data)
+            events = parser.feed(data)
         except LivehubError as exc:
             self._fail(exc.close_code, exc.message)
             return
@@ -91,6 +115,12 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
                 self.on_binary(event.data)
             elif isinstance(event, Ping):
                 self.write(encode_pong(event.data))
+        error = parser.error
+        if error is not None:  # the messages before the violation were handled first
+            self._fail(error.close_code, error.message)
+
+    def eof_received(self) -> bool:
+        return False  # the peer closed its side: close ours (the transport closes itself)
 
     def on_text(self, text: str) -> None:
         raise NotImplementedError
@@ -138,20 +168,25 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
         self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
 
     def _fail(self, code: int, reason: str) -> None:
-        """Fail the connection (RFC 6455 §7.1.7): Close frame, then close the socket."""
+        """Fail the connection (RFC 6455 §7.1.7): what is pending, our Close (unless one was
+        sent already), then FIN; the peer's remaining input is read and discarded."""
         log.info("websocket %s failed: %d %s", self.peer(), code, reason)
         self._failed = True
-        if self.closed:
-            return
-        self.closed = True
-        self._pending = None
         transport = self.transport
-        if not transport.is_closing():
+        if transport.is_closing():
+            return
+        if not self.closed:
+            self.flush()  # answers to the messages that preceded the violation
+            self.closed = True
             transport.write(encode_close(code, reason))
-            # Keep reading (and discarding) until the peer closes: closing a socket with
-            # unread input would reset the connection and lose our Close frame.
+        # The server closes TCP first (§7.1.1): shut down our side and keep reading (and
+        # discarding) until the peer closes its side, so unread input never resets the
+        # connection and loses our Close frame.
+        if transport.can_write_eof():
+            transport.write_eof()
+        if self._closer is None:
             self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT,
-                                                                 transport.close)
+                                                                 transport.abort)
 
     def _send_close(self, code: int, reason: str) -> None:
         self.close(DisconnectInfo(code, reason))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import socket
 import struct
 
@@ -14,6 +12,9 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ..conftest import LiveServer
+from .wsraw import frame as _frame
+from .wsraw import handshake as _handshake
+from .wsraw import read_close as _read_close
 
 
 async def test_echo_textbook(server: LiveServer) -> None:
@@ -95,63 +96,6 @@ async def test_bad_upgrade_requests(server: LiveServer, path: str, status: int) 
         async with websockets.connect(server.ws_url + path):
             pass
     assert info.value.response.status_code == status
-
-
-def _handshake(port: int, path: str = "/echo", extra: str = "") -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  f"Sec-WebSocket-Version: 13\r\n{extra}\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
-
-
-def _frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True,
-           rsv: int = 0) -> bytes:
-    first = (0x80 if fin else 0) | rsv << 4 | opcode
-    mask = os.urandom(4)
-    n = len(payload)
-    if n < 126:
-        header = struct.pack("!BB", first, (0x80 if masked else 0) | n)
-    elif n < 65536:
-        header = struct.pack("!BBH", first, (0x80 if masked else 0) | 126, n)
-    else:
-        header = struct.pack("!BBQ", first, (0x80 if masked else 0) | 127, n)
-    if not masked:
-        return header + payload
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return header + mask + body
-
-
-def _read_close(sock: socket.socket) -> tuple[int, str]:
-    """Read server frames until the Close frame; return its code and reason."""
-    data = b""
-    i = 0
-    while True:
-        while len(data) - i >= 2:
-            opcode = data[i] & 0x0F
-            n = data[i + 1] & 0x7F
-            j = i + 2
-            if n == 126:
-                n = struct.unpack("!H", data[j:j + 2])[0]
-                j += 2
-            elif n == 127:
-                n = struct.unpack("!Q", data[j:j + 8])[0]
-                j += 8
-            if len(data) < j + n:
-                break
-            if opcode == 8:
-                code = struct.unpack("!H", data[j:j + 2])[0]
-                return code, data[j + 2:j + n].decode()
-            i = j + n
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"connection ended without a close frame: {data!r}")
-        data += chunk
 
 
 @pytest.mark.parametrize(("frames", "code"), [

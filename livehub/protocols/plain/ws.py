@@ -90,6 +90,7 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
     handshake = _handshake(ctx, request)
     conn, tail = http.take_over(
         lambda transport: ChannelConnection(ctx, transport, handshake, channel, options))
+    conn.hold_input()  # the client's own messages come back to it: subscribe first
     conn.start(handshake, tail)
     key = None if handshake.deflate is None else handshake.deflate.variant_key
     variant: Variant
@@ -102,6 +103,7 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
         sub = await ctx.hub.subscribe(conn, variant, [channel], since=since)
     except LivehubError as exc:
         conn.close(DisconnectInfo(exc.close_code, exc.message))
+        conn.release_input()  # to read the peer's answering Close
         return
     finally:
         conn.end_catch_up()
@@ -111,3 +113,4 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
     elif sub.reset_channels and fmt == "raw":
         conn.close(DisconnectInfo(Disconnect.INSUFFICIENT_STATE.code,
                                   "cannot resume: history does not cover the gap"))
+    conn.release_input()
