@@ -28,7 +28,7 @@ while IFS= read -r lock; do
 done < <(find tests -name package-lock.json -not -path '*/node_modules/*' | sort)
 
 echo "== ruff"
-.venv/bin/ruff check livehub tests
+.venv/bin/ruff check livehub tests compliance
 echo "== import layers (import-linter)"
 .venv/bin/lint-imports
 echo "== mypy"
