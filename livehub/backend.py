@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from livehub.core.broker import Broker
+from livehub.core.limits import Limits
 from livehub.core.memory import MemoryBroker
 from livehub.core.presence import MemoryPresence, PresenceManager
 from livehub.core.redis.codec import PREFIX_RE
@@ -84,10 +85,12 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def build(settings: BrokerSettings) -> tuple[Broker, PresenceManager]:
+def build(settings: BrokerSettings, limits: Limits | None = None
+          ) -> tuple[Broker, PresenceManager]:
     """The broker and presence store of a node (Redis ones share one client)."""
+    limits = limits if limits is not None else Limits()
     if settings.broker == "memory":
-        return MemoryBroker(), MemoryPresence()
+        return MemoryBroker(history_memory=limits.history_memory), MemoryPresence()
     try:
         from livehub.core.redis.client import (  # noqa: PLC0415 - redis is an optional dependency
             RedisBroker,

@@ -61,7 +61,10 @@ from livehub.transports.context import ServerSettings
 
 ENV_PREFIX = "LIVEHUB_"
 DEFAULT_NAMESPACES: dict[str, ChannelOptions] = {
-    "chat": ChannelOptions(client_publish=True, history_size=200, history_ttl=3600),
+    # the public demo: anonymous raw WebSockets publish here, so it is bounded in count, age
+    # and bytes (a demo hub cannot be filled; docs/limits.md)
+    "chat": ChannelOptions(client_publish=True, history_size=100, history_ttl=600,
+                           history_bytes=256 * 1024),
 }
 
 

@@ -18,7 +18,7 @@ log = logging.getLogger("livehub")
 
 
 def build_app(config: Config) -> App:
-    broker, presence = build_backend(config.broker)
+    broker, presence = build_backend(config.broker, config.limits)
     hub = Hub(broker, config.namespaces, limits=config.limits)
     return App.create(hub, config.server, centrifugo=config.centrifugo, presence=presence)
 

@@ -27,7 +27,8 @@ TEST_NAMESPACES = {
     "small": ChannelOptions(history_size=3, client_publish=True),
     "nohist": ChannelOptions(history_size=0),
     "ro": ChannelOptions(client_publish=False),
-    "bench": ChannelOptions(client_publish=True, history_size=1000),
+    "bench": ChannelOptions(client_publish=True, history_size=1000,
+                            history_bytes=64 * 1024 * 1024),
 }
 
 

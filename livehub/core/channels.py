@@ -27,6 +27,9 @@ class ChannelOptions:
     """Publications kept per channel (0: none; resume then works only if nothing was missed)."""
     history_ttl: float = 300.0
     """Seconds a publication stays in history."""
+    history_bytes: int = 16 * 1024 * 1024
+    """Bytes of history kept per channel (payloads plus a per-entry overhead); the oldest
+    publications are dropped first, and a client resuming from before them gets a reset."""
     client_publish: bool = False
     """Whether subscribers may publish (raw WebSocket messages, client publish commands)."""
     anonymous_subscribe: bool = True
@@ -60,6 +63,8 @@ class ChannelOptions:
             raise ConfigError(f"history_size must be in 0..1000000, not {self.history_size}")
         if self.history_ttl < 0:
             raise ConfigError(f"history_ttl must be >= 0, not {self.history_ttl}")
+        if self.history_bytes < 0:
+            raise ConfigError(f"history_bytes must be >= 0, not {self.history_bytes}")
 
 
 @dataclass(frozen=True, slots=True)

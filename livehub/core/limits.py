@@ -19,11 +19,16 @@ class Limits:
     """Bytes of one publication's payload, from any protocol (after inflation)."""
     max_json_depth: int = MAX_DEPTH
     """Nesting of any JSON a peer sends: publication data, API bodies, client commands."""
+    history_memory: int = 256 * 1024 * 1024
+    """Bytes of history over all channels of the memory broker; past it the oldest
+    publications of any channel are evicted first (Redis: bound by Redis ``maxmemory``)."""
 
     def __post_init__(self) -> None:
         if self.max_publication_size < 1:
             raise ConfigError("max_publication_size must be >= 1, not "
                               f"{self.max_publication_size}")
+        if self.history_memory < 0:
+            raise ConfigError(f"history_memory must be >= 0, not {self.history_memory}")
         if not 1 <= self.max_json_depth <= 500:
             raise ConfigError(f"max_json_depth must be in 1..500, not {self.max_json_depth}")
 

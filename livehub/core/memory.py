@@ -1,15 +1,28 @@
 """In-memory broker: the embedded default for one process (no Redis needed).
 
-History per channel is a deque bounded by ``history_size``; entries older than
-``history_ttl`` are dropped lazily (on publish and read) and by a periodic sweep, which also
-forgets streams idle for ``meta_ttl`` seconds (their next publication starts a new epoch, so
-old cursors are answered with "not recoverable", never misread).
+History.  Each channel keeps a deque bounded by its options: ``history_size`` publications,
+``history_bytes`` bytes and ``history_ttl`` seconds (expired entries are dropped lazily, on
+publish and read, and by a periodic sweep).  All channels together are bounded by
+``history_memory`` bytes: past it, the oldest publications of any channel are evicted first (a
+global FIFO of (stream, offset) entries, compacted when it holds too many dead entries).  An
+evicted position is announced like any other loss: a client resuming from before it gets
+``recovered = false`` and a reset.  Bytes are counted as the payload plus ``ENTRY_OVERHEAD``.
+
+Channel state.  A channel that was never published to has no stored state: a read answers
+position (``epoch_for(channel)``, 0) and stores nothing, so reading many channel names costs no
+memory.  The first publication creates the stream with that same epoch, so a reader's position
+stays valid.  The sweep forgets streams idle for ``meta_ttl`` seconds; forgetting one that had
+publications advances the broker's *generation*, which every derived epoch includes, so a
+channel's next incarnation never shares an epoch with an earlier one (old cursors are answered
+"not recoverable", never misread).  Subscribed channels without a stream are given one at the
+old generation first, so their subscribers keep a valid position.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 import time
@@ -24,38 +37,47 @@ from livehub.wire.payload import PayloadKind
 
 log = logging.getLogger(__name__)
 
+ENTRY_OVERHEAD = 320
+"""Bytes a stored publication costs besides its payload (objects, deque and FIFO slots)."""
+DEFAULT_HISTORY_MEMORY = 256 * 1024 * 1024
 
-def new_epoch() -> str:
-    return secrets.token_hex(4)
+
+def _cost(pub: Publication) -> int:
+    return len(pub.data) + ENTRY_OVERHEAD
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Stream:
+    channel: str
     epoch: str
     offset: int = 0
     items: deque[Publication] = field(default_factory=deque)
     touched: float = 0.0
-
-    def trim(self, options: ChannelOptions, now: float) -> None:
-        items = self.items
-        while len(items) > options.history_size:
-            items.popleft()
-        cutoff = now - options.history_ttl
-        while items and items[0].time <= cutoff:
-            items.popleft()
+    bytes: int = 0
+    options: ChannelOptions | None = None
 
 
 class MemoryBroker:
     """A ``Broker`` for one process."""
 
-    def __init__(self, *, meta_ttl: float = 86400.0, sweep_interval: float = 60.0) -> None:
+    def __init__(self, *, meta_ttl: float = 86400.0, sweep_interval: float = 60.0,
+                 history_memory: int = DEFAULT_HISTORY_MEMORY) -> None:
         self._handler: BrokerHandler | None = None
         self._streams: dict[str, _Stream] = {}
-        self._options: dict[str, ChannelOptions] = {}
         self._subscribed: set[str] = set()
         self._meta_ttl = meta_ttl
         self._sweep_interval = sweep_interval
         self._sweeper: asyncio.Task[None] | None = None
+        self._history_memory = history_memory
+        self._order: deque[tuple[_Stream, int]] = deque()
+        self._secret = secrets.token_bytes(16)
+        self._generation = 0
+        self.history_bytes = 0
+        """Bytes of history stored, over every channel (payloads plus ``ENTRY_OVERHEAD``)."""
+        self.stored = 0
+        """Publications in history, over every channel."""
+        self.evictions = 0
+        """Publications evicted because ``history_memory`` was reached."""
 
     async def start(self, handler: BrokerHandler) -> None:
         self._handler = handler
@@ -74,12 +96,11 @@ class MemoryBroker:
     async def unsubscribe(self, channel: str) -> None:
         self._subscribed.discard(channel)
 
-    def _stream(self, channel: str, now: float) -> _Stream:
-        stream = self._streams.get(channel)
-        if stream is None:
-            stream = self._streams[channel] = _Stream(new_epoch())
-        stream.touched = now
-        return stream
+    def epoch_for(self, channel: str) -> str:
+        """The epoch ``channel``'s stream has, or will get if it is created now."""
+        digest = hashlib.blake2b(b"%d:" % self._generation + channel.encode(),
+                                 key=self._secret, digest_size=4)
+        return digest.hexdigest()
 
     async def publish(self, channel: str, data: bytes, kind: PayloadKind, *,
                       options: ChannelOptions, event: str | None = None,
@@ -103,27 +124,91 @@ class MemoryBroker:
                     info: ClientInfo | None = None) -> StreamPosition:
         """``publish`` without a coroutine, for in-process publishers on the hot path."""
         now = time.time()
-        stream = self._stream(channel, now)
+        stream = self._streams.get(channel)
+        if stream is None:
+            stream = self._streams[channel] = _Stream(channel, self.epoch_for(channel))
+        stream.touched = now
         stream.offset += 1
         position = StreamPosition(stream.epoch, stream.offset)
         pub = Publication(channel, data, kind, position, event, now, info)
-        if options.history_size > 0 and options.history_ttl > 0:
+        if options.history_size > 0 and options.history_ttl > 0 and options.history_bytes > 0:
+            cost = _cost(pub)
             stream.items.append(pub)
-            self._options[channel] = options
-            stream.trim(options, now)
+            stream.bytes += cost
+            stream.options = options
+            self.history_bytes += cost
+            self.stored += 1
+            self._order.append((stream, stream.offset))
+            self._trim(stream, now)
+            if self.history_bytes > self._history_memory:
+                self._evict()
+            if len(self._order) > 2 * self.stored + 1024:
+                self._compact()
         elif stream.items:
-            stream.items.clear()
+            self._clear(stream)
         handler = self._handler
         if handler is not None and channel in self._subscribed:
             handler.on_publication(pub)
         return position
 
+    def _drop_oldest(self, stream: _Stream) -> None:
+        cost = _cost(stream.items.popleft())
+        stream.bytes -= cost
+        self.history_bytes -= cost
+        self.stored -= 1
+
+    def _trim(self, stream: _Stream, now: float) -> None:
+        """Apply the stream's ``history_size``, ``history_bytes`` and ``history_ttl``."""
+        options = stream.options
+        items = stream.items
+        if options is None or not items:
+            return
+        while len(items) > options.history_size or stream.bytes > options.history_bytes:
+            self._drop_oldest(stream)
+        cutoff = now - options.history_ttl
+        while items and items[0].time <= cutoff:
+            self._drop_oldest(stream)
+
+    def _clear(self, stream: _Stream) -> None:
+        while stream.items:
+            self._drop_oldest(stream)
+
+    def _evict(self) -> None:
+        """Drop the oldest publications of any channel until ``history_memory`` holds."""
+        order = self._order
+        streams = self._streams
+        while self.history_bytes > self._history_memory and order:
+            stream, offset = order.popleft()
+            items = stream.items
+            if (items and items[0].position.offset == offset
+                    and streams.get(stream.channel) is stream):
+                self._drop_oldest(stream)
+                self.evictions += 1
+
+    def _compact(self) -> None:
+        """Forget FIFO entries of publications no longer stored (trimmed, cleared)."""
+        streams = self._streams
+
+        def stored(entry: tuple[_Stream, int]) -> bool:
+            stream, offset = entry
+            items = stream.items
+            return (bool(items) and items[0].position.offset <= offset
+                    and streams.get(stream.channel) is stream)
+
+        self._order = deque(entry for entry in self._order if stored(entry))
+
     async def history(self, channel: str, *, options: ChannelOptions,
                       since: StreamPosition | None = None, limit: int | None = None
                       ) -> HistoryResult:
+        stream = self._streams.get(channel)
+        if stream is None:  # never published (or forgotten): nothing to store for a read
+            top = StreamPosition(self.epoch_for(channel), 0)
+            recovered = since is None or (since.epoch == top.epoch and since.offset == 0)
+            return HistoryResult([], top, recovered)
         now = time.time()
-        stream = self._stream(channel, now)
-        stream.trim(options, now)
+        stream.touched = now
+        stream.options = options
+        self._trim(stream, now)
         top = StreamPosition(stream.epoch, stream.offset)
         items = stream.items
         if since is None:
@@ -144,20 +229,32 @@ class MemoryBroker:
     async def remove_history(self, channel: str) -> None:
         stream = self._streams.get(channel)
         if stream is not None:
-            stream.items.clear()
+            self._clear(stream)
+
+    def channel_count(self) -> int:
+        """Channels with stored state (a stream that was published to and not forgotten)."""
+        return len(self._streams)
 
     def sweep(self, now: float | None = None) -> None:
         """Drop expired history and forget streams idle for longer than ``meta_ttl``."""
         now = time.time() if now is None else now
+        forgot = False
         for channel in list(self._streams):
             stream = self._streams[channel]
-            options = self._options.get(channel)
-            if options is not None:
-                stream.trim(options, now)
+            self._trim(stream, now)
             if (not stream.items and channel not in self._subscribed
                     and now - stream.touched > self._meta_ttl):
                 del self._streams[channel]
-                self._options.pop(channel, None)
+                forgot = True
+        if forgot:
+            # subscribers of channels without a stream hold positions of this generation
+            for channel in self._subscribed:
+                if channel not in self._streams:
+                    self._streams[channel] = _Stream(channel, self.epoch_for(channel),
+                                                     touched=now)
+            self._generation += 1
+        if len(self._order) > 2 * self.stored + 1024:
+            self._compact()
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -221,3 +221,26 @@ async def test_fresh_stream_has_a_stable_epoch(broker_factory: BrokerFactory) ->
     assert pos == StreamPosition(empty.top.epoch, 1)
     res = await broker.history("fresh", options=OPTS, since=empty.top)
     assert res.recovered and [p.data for p in res.publications] == [b"1"]
+
+
+async def test_history_is_bounded_in_bytes(broker_factory: BrokerFactory) -> None:
+    """``history_bytes``: the oldest publications go first; resuming from before them is not
+    recoverable (the usual reset), from after them it is; positions continue."""
+    opts = ChannelOptions(history_size=100, history_ttl=60, history_bytes=10_000)
+    broker = await broker_factory()
+    await broker.start(Recorder())
+    for i in range(1, 11):
+        await broker.publish("bytes", bytes([48 + i]) * 3000, PayloadKind.BINARY, options=opts)
+    kept = await broker.history("bytes", options=opts)
+    offsets = [p.position.offset for p in kept.publications]
+    assert 1 <= len(offsets) <= 3 and offsets == list(range(11 - len(offsets), 11))
+    epoch = kept.top.epoch
+    lost = await broker.history("bytes", options=opts, since=StreamPosition(epoch, 1))
+    assert not lost.recovered
+    ok = await broker.history("bytes", options=opts, since=StreamPosition(epoch, offsets[0] - 1))
+    assert ok.recovered and [p.position.offset for p in ok.publications] == offsets
+    # a publication over the channel's budget on its own is positioned but not kept
+    big = await broker.publish("bytes", b"x" * 20_000, PayloadKind.BINARY, options=opts)
+    assert big == StreamPosition(epoch, 11)
+    after = await broker.history("bytes", options=opts, since=StreamPosition(epoch, 10))
+    assert not after.recovered and list(after.publications) == []

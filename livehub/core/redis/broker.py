@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 *Publish.*  One Lua script (``redis_scripts.PUBLISH``) increments the channel's offset in its
 meta hash, appends the publication to the channel's history stream (bounded by
-``history_size``, entries older than ``history_ttl`` trimmed) and ``PUBLISH``es the same bytes
+``history_size`` and ``history_bytes``, oldest first; entries older than ``history_ttl``
+trimmed) and ``PUBLISH``es the same bytes
 to the channel's topic, atomically.  A meta hash that Redis lost (restart, flush, expiry) is
 created again with a new epoch and the old history is dropped with it.
 
@@ -205,7 +206,8 @@ class RedisBroker:
         fut = self._enqueue(
             "EVALSHA", self._publish_sha, 2, self.keys.meta(channel), self.keys.history(channel),
             encode_body(data, kind, event, info), options.history_size, history_ms,
-            self._meta_seconds(options), self.keys.pub_topic(channel), new_epoch())
+            self._meta_seconds(options), self.keys.pub_topic(channel), new_epoch(),
+            options.history_bytes)
         reply = await fut
         return StreamPosition(_text(reply[1]), int(reply[0]))
 
@@ -275,6 +277,7 @@ class RedisBroker:
                       ) -> HistoryResult:
         result = await self._read(channel, since, limit, size=options.history_size,
                                   history_ms=ttl_ms(options.history_ttl),
+                                  history_bytes=options.history_bytes,
                                   meta_seconds=self._meta_seconds(options))
         chan = self._chans.get(channel)
         if chan is not None and chan.last is None and chan.queue is None:
@@ -284,11 +287,12 @@ class RedisBroker:
         return result
 
     async def _read(self, channel: str, since: StreamPosition | None, limit: int | None, *,
-                    size: int, history_ms: int, meta_seconds: int) -> HistoryResult:
+                    size: int, history_ms: int, meta_seconds: int,
+                    history_bytes: int = 0) -> HistoryResult:
         """Run the history script (``size`` -1: read without trimming)."""
         args: list[str | int] = [size, history_ms, meta_seconds, new_epoch(),
                 "" if since is None else since.epoch, 0 if since is None else since.offset,
-                -1 if limit is None else limit]
+                -1 if limit is None else limit, history_bytes]
         keys = [self.keys.meta(channel), self.keys.history(channel)]
         try:
             try:

@@ -26,7 +26,7 @@ local function ensure_meta(meta, hist, candidate, meta_ttl)
   if not epoch then
     epoch = candidate
     redis.call('DEL', hist)
-    redis.call('HSET', meta, 'e', epoch, 's', 0)
+    redis.call('HSET', meta, 'e', epoch, 's', 0, 'b', 0)
   end
   if meta_ttl > 0 then
     redis.call('EXPIRE', meta, meta_ttl)
@@ -34,62 +34,86 @@ local function ensure_meta(meta, hist, candidate, meta_ttl)
   return epoch
 end
 
--- Drop history entries stored at or before cutoff (ms).  Each entry is dropped once, so the
--- cost is amortised over the publications that stored them.
-local function trim_age(hist, cutoff)
-  local head = redis.call('XRANGE', hist, '-', '+', 'COUNT', 1)
-  if #head == 0 or tonumber(head[1][2][2]) > cutoff then
+-- Drop the oldest history entries while the stream holds more than max_len entries or
+-- max_bytes bytes, or its head was stored at or before cutoff (ms).  The bytes of the stream
+-- (the sum of its messages' lengths) are kept in the meta hash ('b'); a stream Redis dropped
+-- (expired) counts 0.  Each entry is dropped once, so the cost is amortised over the
+-- publications that stored them; when nothing is over, this is three O(1) calls.
+local function trim_head(meta, hist, max_len, max_bytes, cutoff)
+  local len = redis.call('XLEN', hist)
+  if len == 0 then
+    redis.call('HSET', meta, 'b', 0)
     return
   end
-  while true do
+  local bytes = tonumber(redis.call('HGET', meta, 'b') or '0')
+  if len <= max_len and bytes <= max_bytes then
+    local head = redis.call('XRANGE', hist, '-', '+', 'COUNT', 1)
+    if tonumber(head[1][2][2]) > cutoff then
+      return
+    end
+  end
+  while len > 0 do
     local batch = redis.call('XRANGE', hist, '-', '+', 'COUNT', 128)
     local last = nil
     for i = 1, #batch do
-      if tonumber(batch[i][2][2]) > cutoff then
+      local fields = batch[i][2]
+      if len <= max_len and bytes <= max_bytes and tonumber(fields[2]) > cutoff then
         break
       end
+      bytes = bytes - #fields[4]
+      len = len - 1
       last = i
     end
     if last == nil then
-      return
+      break
     end
     local off = tonumber(string.match(batch[last][1], '^(%d+)'))
     redis.call('XTRIM', hist, 'MINID', int(off + 1) .. '-0')
     if last < #batch then
-      return
+      break
     end
   end
+  if len == 0 then
+    bytes = 0
+  end
+  redis.call('HSET', meta, 'b', math.max(bytes, 0))
 end
 
-local function trim(hist, size, ttl_ms, now)
+local function trim(meta, hist, size, ttl_ms, max_bytes, now)
   if size < 0 then
     return
   end
-  if size == 0 or ttl_ms <= 0 then
+  if size == 0 or ttl_ms <= 0 or max_bytes <= 0 then
     redis.call('DEL', hist)
+    redis.call('HSET', meta, 'b', 0)
     return
   end
-  redis.call('XTRIM', hist, 'MAXLEN', size)
-  trim_age(hist, now - ttl_ms)
+  trim_head(meta, hist, size, max_bytes, now - ttl_ms)
 end
 """
 
 PUBLISH = _COMMON + """
 -- KEYS: meta, hist
--- ARGV: body, history_size, history_ttl_ms, meta_ttl_s, topic, candidate epoch
+-- ARGV: body, history_size, history_ttl_ms, meta_ttl_s, topic, candidate epoch,
+--       history_bytes
 -- Returns {offset, epoch, time_ms}.
 local meta, hist = KEYS[1], KEYS[2]
-local size, ttl_ms = tonumber(ARGV[2]), tonumber(ARGV[3])
+local size, ttl_ms, max_bytes = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[7])
 local now = now_ms()
 local epoch = ensure_meta(meta, hist, ARGV[6], tonumber(ARGV[4]))
 local offset = redis.call('HINCRBY', meta, 's', 1)
 local message = int(offset) .. ':' .. epoch .. ':' .. int(now) .. ':' .. ARGV[1]
-if size > 0 and ttl_ms > 0 then
-  redis.call('XADD', hist, 'MAXLEN', size, int(offset) .. '-0', 't', int(now), 'p', message)
-  trim_age(hist, now - ttl_ms)
+if size > 0 and ttl_ms > 0 and max_bytes > 0 then
+  if redis.call('EXISTS', hist) == 0 then
+    redis.call('HSET', meta, 'b', 0)  -- the stream expired with its TTL: nothing counted
+  end
+  redis.call('XADD', hist, int(offset) .. '-0', 't', int(now), 'p', message)
+  redis.call('HINCRBY', meta, 'b', #message)
+  trim_head(meta, hist, size, max_bytes, now - ttl_ms)
   redis.call('PEXPIRE', hist, ttl_ms)
 else
   redis.call('DEL', hist)
+  redis.call('HSET', meta, 'b', 0)
 end
 redis.call('PUBLISH', ARGV[5], message)
 return {offset, epoch, now}
@@ -98,14 +122,14 @@ return {offset, epoch, now}
 HISTORY = _COMMON + """
 -- KEYS: meta, hist
 -- ARGV: history_size (-1: do not trim), history_ttl_ms, meta_ttl_s, candidate epoch,
---       since_epoch ('' for none), since_offset, limit (-1: none)
+--       since_epoch ('' for none), since_offset, limit (-1: none), history_bytes
 -- Returns {epoch, top, messages, first} where first is the offset of the first retained
 -- publication after since (0 if none; only with since).
 local meta, hist = KEYS[1], KEYS[2]
 local now = now_ms()
 local epoch = ensure_meta(meta, hist, ARGV[4], tonumber(ARGV[3]))
 local top = tonumber(redis.call('HGET', meta, 's'))
-trim(hist, tonumber(ARGV[1]), tonumber(ARGV[2]), now)
+trim(meta, hist, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[8]), now)
 local limit = tonumber(ARGV[7])
 local messages = {}
 local entries
