@@ -44,6 +44,7 @@ from livehub.core.broker import Broker, HistoryResult, ImmediatePublisher, Publi
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.core.limits import Limits
 from livehub.core.presence import ClientInfo
+from livehub.errors import LivehubError
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
 from livehub.wire.validation import check_text
@@ -154,6 +155,23 @@ class Hub:
         options = self.check_publication(channel, data, kind, event=event, info=info)
         return await self.broker.publish(channel, data, kind, options=options, event=event,
                                          info=info)
+
+    async def broadcast(self, channels: Sequence[str], data: bytes, kind: PayloadKind, *,
+                        event: str | None = None
+                        ) -> list[StreamPosition | LivehubError]:
+        """Validate once, then publish to every channel; a channel's position or its error
+        (bad name, broker unavailable).  Raises for a publication that is refused."""
+        self._check(data, kind, event, None)
+
+        async def one(channel: str) -> StreamPosition | LivehubError:
+            try:
+                options = self.namespaces.options(channel)
+                return await self.broker.publish(channel, data, kind, options=options,
+                                                 event=event)
+            except LivehubError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(channel) for channel in channels)))
 
     def publish_nowait(self, channel: str, data: bytes, kind: PayloadKind, *,
                        options: ChannelOptions, event: str | None = None,

@@ -23,10 +23,17 @@ class Limits:
     """Bytes of history over all channels of the memory broker; past it the oldest
     publications of any channel are evicted first (Redis: bound by Redis ``maxmemory``)."""
 
+    api_max_broadcast: int = 1000
+    """Channels of one server API ``broadcast``."""
+    api_max_batch: int = 1000
+    """Commands of one server API ``batch``."""
+
     def __post_init__(self) -> None:
         if self.max_publication_size < 1:
             raise ConfigError("max_publication_size must be >= 1, not "
                               f"{self.max_publication_size}")
+        if self.api_max_broadcast < 1 or self.api_max_batch < 1:
+            raise ConfigError("api_max_broadcast and api_max_batch must be >= 1")
         if self.history_memory < 0:
             raise ConfigError(f"history_memory must be >= 0, not {self.history_memory}")
         if not 1 <= self.max_json_depth <= 500:

@@ -26,9 +26,11 @@ from urllib.parse import parse_qs, unquote
 import httptools
 
 from livehub.errors import LivehubError
+from livehub.ratelog import RateLimitedLog
 from livehub.wire import validation
 
 log = logging.getLogger(__name__)
+rlog = RateLimitedLog(log)
 
 P = TypeVar("P", bound=asyncio.BaseProtocol)
 
@@ -282,8 +284,9 @@ class HttpConnection(asyncio.Protocol):
             response = await handler(request, self)
         except LivehubError as exc:
             response = error_response(exc)
-        except Exception:
-            log.exception("handler failed for %s %s", request.method, request.path)
+        except Exception:  # noqa: BLE001 - logged with its traceback (rate-limited)
+            rlog.exception("http-handler", "handler failed for %s %s", request.method,
+                           request.path)
             response = Response.json({"error": {"code": 100, "message": "internal error"}}, 500)
         if response is None:
             return False

@@ -23,6 +23,7 @@ from functools import cache, partial
 
 from livehub.codes import CloseCode, Disconnect, DisconnectInfo
 from livehub.errors import LivehubError
+from livehub.ratelog import RateLimitedLog
 from livehub.transports.context import ServerContext
 from livehub.transports.outgoing import Outgoing
 from livehub.wire import deflate as pmd
@@ -41,6 +42,7 @@ from livehub.wire.websocket import (
 )
 
 log = logging.getLogger(__name__)
+rlog = RateLimitedLog(log)
 
 CLOSE_TIMEOUT = 3.0
 _PING = encode_ping()
@@ -103,18 +105,25 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
         except LivehubError as exc:
             self._fail(exc.close_code, exc.message)
             return
-        for event in events:
-            if isinstance(event, CloseReceived):
-                self._on_close_frame(event)
-                return
-            if self.closed:
-                continue  # after our Close (§7.1.1) only the peer's Close matters
-            if isinstance(event, TextMessage):
-                self.on_text(event.data)
-            elif isinstance(event, BinaryMessage):
-                self.on_binary(event.data)
-            elif isinstance(event, Ping):
-                self.write(encode_pong(event.data))
+        try:
+            for event in events:
+                if isinstance(event, CloseReceived):
+                    self._on_close_frame(event)
+                    return
+                if self.closed:
+                    continue  # after our Close (§7.1.1) only the peer's Close matters
+                if isinstance(event, TextMessage):
+                    self.on_text(event.data)
+                elif isinstance(event, BinaryMessage):
+                    self.on_binary(event.data)
+                elif isinstance(event, Ping):
+                    self.write(encode_pong(event.data))
+        except Exception:  # noqa: BLE001 - logged with its traceback (rate-limited)
+            # a bug, not the peer's fault: one (rate-limited) traceback, a clean 1011 Close
+            rlog.exception("websocket-handler", "websocket %s: handling a message failed",
+                           self.peer())
+            self._fail(CloseCode.INTERNAL_ERROR, "internal error")
+            return
         error = parser.error
         if error is not None:  # the messages before the violation were handled first
             self._fail(error.close_code, error.message)
@@ -170,7 +179,7 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 §7.1.7): what is pending, our Close (unless one was
         sent already), then FIN; the peer's remaining input is read and discarded."""
-        log.info("websocket %s failed: %d %s", self.peer(), code, reason)
+        rlog.info("websocket-failed", "websocket %s failed: %d %s", self.peer(), code, reason)
         self._failed = True
         transport = self.transport
         if transport.is_closing():

@@ -47,13 +47,26 @@ async def _publish(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
 
 
 async def _broadcast(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
+    """One publication to many channels: validated once (``Hub.broadcast``); the answer has
+    one response per channel, in order."""
     channels = params.get("channels")
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise CommandError(ErrorCode.BAD_REQUEST, "channels must be a list of strings")
-    rest = {k: v for k, v in params.items() if k != "channels"}
-    responses = await asyncio.gather(*(_call(_publish, node, {**rest, "channel": c})
-                                       for c in channels))
-    return {"responses": list(responses)}
+    most = node.hub.limits.api_max_broadcast
+    if len(channels) > most:
+        raise CommandError(ErrorCode.LIMIT_EXCEEDED,
+                           f"at most {most} channels per broadcast, not {len(channels)}")
+    data, kind = parse_payload(dict(params))
+    event = parse_event(dict(params))
+    results = await node.hub.broadcast(channels, data, kind, event=event)
+    responses: list[Result] = []
+    for channel, result in zip(channels, results, strict=True):
+        if isinstance(result, LivehubError):
+            responses.append({"error": {"code": result.error_code, "message": result.message}})
+        else:
+            responses.append({"result": {"offset": result.offset, "epoch": result.epoch,
+                                         "cursor": encode_cursor({channel: result})}})
+    return {"responses": responses}
 
 
 def _user_fields(params: Mapping[str, Any]) -> dict[str, object]:
@@ -66,8 +79,11 @@ async def _subscribe(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     channel = get_str(params, "channel", required=True)
     node.hub.namespaces.options(channel)
     since = params.get("recover_since")
-    if since is not None and not isinstance(since, dict):
-        raise CommandError(ErrorCode.BAD_REQUEST, "recover_since must be an object")
+    if since is not None:
+        if not isinstance(since, dict):
+            raise CommandError(ErrorCode.BAD_REQUEST, "recover_since must be an object")
+        get_str(since, "epoch")
+        get_int(since, "offset", minimum=0)
     await node.hub.broker.publish_control(control.encode(
         "subscribe", channel=channel, info=params.get("info"), data=params.get("data"),
         recover_since=since, **_user_fields(params)))
@@ -89,9 +105,11 @@ async def _disconnect(node: CentrifugoNode, params: Mapping[str, Any]) -> Result
     code = get_int(advice, "code")
     if code and not 3000 <= code <= 4999:
         raise CommandError(ErrorCode.BAD_REQUEST, "disconnect code must be in 3000..4999")
-    whitelist = params.get("whitelist") or []
-    if not isinstance(whitelist, list):
-        raise CommandError(ErrorCode.BAD_REQUEST, "whitelist must be a list")
+    whitelist = params.get("whitelist")
+    if whitelist is None:
+        whitelist = []
+    if not isinstance(whitelist, list) or not all(isinstance(c, str) for c in whitelist):
+        raise CommandError(ErrorCode.BAD_REQUEST, "whitelist must be a list of client ids")
     await node.hub.broker.publish_control(control.encode(
         "disconnect", code=code or None, reason=get_str(advice, "reason") or None,
         whitelist=whitelist or None, **fields))
@@ -101,7 +119,7 @@ async def _disconnect(node: CentrifugoNode, params: Mapping[str, Any]) -> Result
 async def _refresh(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     await node.hub.broker.publish_control(control.encode(
         "refresh", expired=get_bool(params, "expired") or None,
-        expire_at=get_int(params, "expire_at") or None, **_user_fields(params)))
+        expire_at=get_int(params, "expire_at", minimum=0) or None, **_user_fields(params)))
     return {}
 
 
@@ -156,6 +174,10 @@ async def _batch(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     commands = params.get("commands")
     if not isinstance(commands, list):
         raise CommandError(ErrorCode.BAD_REQUEST, "commands must be a list")
+    most = node.hub.limits.api_max_batch
+    if len(commands) > most:
+        raise CommandError(ErrorCode.LIMIT_EXCEEDED,
+                           f"at most {most} commands per batch, not {len(commands)}")
     calls: list[tuple[str, Method | None, Mapping[str, Any]]] = []
     for command in commands:
         if not isinstance(command, dict) or len(command) != 1:

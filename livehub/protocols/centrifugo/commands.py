@@ -437,7 +437,7 @@ async def read_history(broker: Any, channel: str, options: ChannelOptions, *, li
     position = None
     if since is not None:
         epoch = get_str(since, "epoch")
-        offset = get_int(since, "offset")
+        offset = get_int(since, "offset", minimum=0)
         position = StreamPosition(epoch, offset)
     if reverse or position is None:
         result = await broker.history(channel, options=options,

@@ -136,14 +136,22 @@ def get_str(params: Mapping[str, Any], name: str, *, required: bool = False) -> 
     return value
 
 
-def get_int(params: Mapping[str, Any], name: str, default: int = 0) -> int:
+INT64 = range(-(2**63), 2**64)
+"""What an int64 or uint64 field of the protocol can hold."""
+
+
+def get_int(params: Mapping[str, Any], name: str, default: int = 0, *,
+            minimum: int | None = None) -> int:
+    """An integer field (int64/uint64; uint64 may come as a string), at least ``minimum``."""
     value = params.get(name)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.isdigit():  # uint64 may come as a string
-            return int(value)
-        raise CommandError(ErrorCode.BAD_REQUEST, f"{name} must be an integer")
+    if isinstance(value, str) and value.isdigit() and len(value) <= 20:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value not in INT64:
+        raise CommandError(ErrorCode.BAD_REQUEST, f"{name} must be a 64-bit integer")
+    if minimum is not None and value < minimum:
+        raise CommandError(ErrorCode.BAD_REQUEST, f"{name} must be at least {minimum}")
     return value
 
 

@@ -36,11 +36,13 @@ from livehub.protocols.centrifugo import protocol
 from livehub.protocols.centrifugo.auth import InvalidToken, TokenExpired
 from livehub.protocols.centrifugo.protocol import Command, CommandError, ProtocolViolation
 from livehub.protocols.centrifugo.variants import PushVariant
+from livehub.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:
     from livehub.protocols.centrifugo.node import CentrifugoNode
 
 log = logging.getLogger(__name__)
+rlog = RateLimitedLog(log)
 
 
 class Transport(Protocol):
@@ -153,7 +155,8 @@ class Session:
                 data, max_commands=self.node.settings.client_max_commands,
                 max_depth=self.node.hub.limits.max_json_depth)
         except ProtocolViolation as exc:
-            log.info("centrifugo client %s: %s", self.client, exc.message)
+            rlog.info("centrifugo-violation", "centrifugo client %s: %s", self.client,
+                      exc.message)
             self.close(DisconnectInfo(Disconnect.BAD_REQUEST.code, exc.message))
             return
         for command in commands:
@@ -198,8 +201,9 @@ class Session:
             self.close(DisconnectInfo(Disconnect.BAD_REQUEST.code, exc.message))
         except LivehubError as exc:
             self.reply_error(command.id, exc.error_code, exc.message)
-        except Exception:
-            log.exception("centrifugo command %s of client %s failed", method, self.client)
+        except Exception:  # noqa: BLE001 - logged with its traceback (rate-limited)
+            rlog.exception("centrifugo-command", "centrifugo command %s of client %s failed",
+                           method, self.client)
             self.reply_error(command.id, ErrorCode.INTERNAL)
 
     # -- output ----------------------------------------------------------------------------
