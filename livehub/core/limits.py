@@ -7,6 +7,7 @@ in ``docs/limits.md`` lists them all.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from livehub.errors import ConfigError
@@ -23,6 +24,11 @@ class Limits:
     """Bytes of history over all channels of the memory broker; past it the oldest
     publications of any channel are evicted first (Redis: bound by Redis ``maxmemory``)."""
 
+    client_publish_rate: float = 100.0
+    """Publications per second one client connection may make, on average (raw ``/ws``
+    messages, Centrifugo ``publish``); 0: unlimited."""
+    client_publish_burst: int = 200
+    """Publications one client connection may make at once above the average rate."""
     api_max_broadcast: int = 1000
     """Channels of one server API ``broadcast``."""
     api_max_batch: int = 1000
@@ -32,6 +38,8 @@ class Limits:
         if self.max_publication_size < 1:
             raise ConfigError("max_publication_size must be >= 1, not "
                               f"{self.max_publication_size}")
+        if self.client_publish_rate < 0 or self.client_publish_burst < 1:
+            raise ConfigError("client_publish_rate must be >= 0 and client_publish_burst >= 1")
         if self.api_max_broadcast < 1 or self.api_max_batch < 1:
             raise ConfigError("api_max_broadcast and api_max_batch must be >= 1")
         if self.history_memory < 0:
@@ -39,7 +47,36 @@ class Limits:
         if not 1 <= self.max_json_depth <= 500:
             raise ConfigError(f"max_json_depth must be in 1..500, not {self.max_json_depth}")
 
+    def publish_bucket(self) -> TokenBucket | None:
+        """A new connection's budget of client publications (None: unlimited)."""
+        if self.client_publish_rate <= 0:
+            return None
+        return TokenBucket(self.client_publish_rate, self.client_publish_burst)
+
     @property
     def publication_rules(self) -> PublicationRules:
         return PublicationRules(max_size=self.max_publication_size,
                                 max_depth=self.max_json_depth)
+
+
+class TokenBucket:
+    """A token bucket (``rate`` tokens per second, at most ``burst`` saved): ``take`` spends
+    one token if there is one.  Two floats per connection, no timer."""
+
+    __slots__ = ("_stamp", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: int, *, now: float | None = None) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._tokens = float(burst)
+        self._stamp = time.monotonic() if now is None else now
+
+    def take(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if tokens < 1.0:
+            self._tokens = tokens
+            return False
+        self._tokens = tokens - 1.0
+        return True

@@ -18,6 +18,7 @@ import uvloop
 from livehub.app import App
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.core.hub import Hub
+from livehub.core.limits import Limits
 from livehub.protocols.centrifugo import CentrifugoSettings
 from livehub.transports.context import ServerSettings
 
@@ -56,8 +57,8 @@ class CfServer(LiveServer):
     """``LiveServer`` whose app has Centrifugo settings."""
 
     def __init__(self, settings: ServerSettings, namespaces: Namespaces,
-                 cf: CentrifugoSettings) -> None:
-        super().__init__(settings, namespaces)
+                 cf: CentrifugoSettings, limits: Limits | None = None) -> None:
+        super().__init__(settings, namespaces, limits)
         self.cf = cf
 
     def create_app(self, hub: Hub) -> App:
@@ -97,11 +98,12 @@ class CfServer(LiveServer):
 def make_cf_server(**overrides: Any) -> CfServer:
     cf_params: dict[str, Any] = {"token_hmac_secret": SECRET, "emulation": True, "uni": True}
     cf_params.update(overrides.pop("cf", {}))
+    limits = overrides.pop("limits", None)
     params: dict[str, Any] = {"api_key": API_KEY, "clock": False, "port": 0}
     params.update(overrides)
     srv = CfServer(ServerSettings(**params),
                    Namespaces(overrides.pop("default_options", OPEN), CF_NAMESPACES),
-                   CentrifugoSettings(**cf_params))
+                   CentrifugoSettings(**cf_params), limits)
     srv.start()
     return srv
 

@@ -11,6 +11,8 @@ import time
 import httpx
 import websockets
 
+from livehub.core.limits import Limits
+
 from ..conftest import LiveServer
 
 
@@ -32,7 +34,8 @@ def _connections(srv: LiveServer) -> int:
 
 
 async def test_slow_websocket_subscriber_is_cut_off(make_server) -> None:  # type: ignore[no-untyped-def]
-    srv: LiveServer = make_server(max_buffer=64 * 1024)
+    # one publisher floods as fast as it can: no per-connection publication rate here
+    srv: LiveServer = make_server(max_buffer=64 * 1024, limits=Limits(client_publish_rate=0))
     slow = await asyncio.to_thread(_raw_ws, srv.port, "/ws?channel=chat:flood")
     slow_sse = socket.socket()
     slow_sse.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -37,9 +37,11 @@ from livehub.protocols.centrifugo.protocol import (
     payload_from_json,
 )
 from livehub.protocols.centrifugo.session import ChannelSub, Session, State
+from livehub.ratelog import RateLimitedLog
 from livehub.wire.cursor import EPOCH_RE, StreamPosition
 
 log = logging.getLogger(__name__)
+rlog = RateLimitedLog(log)
 VERSION = f"livehub {__version__}"
 REJECT_UNRECOVERED = 2
 """``SubscribeRequest.flag`` bit: answer 112 instead of ``recovered: false``."""
@@ -91,9 +93,16 @@ async def connect_session(session: Session, params: Mapping[str, Any], command_i
         name = template.replace("{user}", claims.user)
         if name not in channels:
             channels.append(name)
+    names = [*channels, *(c for c in requested if c not in channels)]
+    if len(names) > settings.client_channel_limit:
+        session.close(DisconnectInfo(
+            Disconnect.CHANNEL_LIMIT.code,
+            f"channel limit: {len(names)} subscriptions asked, at most "
+            f"{settings.client_channel_limit}"))
+        return
     results: dict[str, object] = {}
     subs: list[ChannelSub] = []
-    for name in [*channels, *(c for c in requested if c not in channels)]:
+    for name in names:
         request = requested.get(name) or {}
         if not isinstance(request, dict):
             raise CommandError(ErrorCode.BAD_REQUEST, "subs values must be objects")
@@ -107,7 +116,8 @@ async def connect_session(session: Session, params: Mapping[str, Any], command_i
                 return
             if name in channels:
                 raise
-            log.info("uni subscription to %s refused: %s", name, exc)
+            rlog.info("subscription-refused", "subscription of %s to %s refused: %s",
+                      session.client, name, exc)
             continue
         if "data" in token_opts:
             result["data"] = token_opts["data"]
@@ -380,6 +390,9 @@ async def publish(session: Session, command: Command) -> None:
     _allowed(session, channel, options.client_publish, options.allow_publish_for_subscriber)
     if "data" not in params:
         raise CommandError(ErrorCode.BAD_REQUEST, "data is required")
+    bucket = session.publish_bucket
+    if bucket is not None and not bucket.take():
+        raise CommandError(ErrorCode.TOO_MANY_REQUESTS)
     data, kind = payload_from_json(params["data"])
     sub = session.subs.get(channel)
     info = sub.client_info if sub is not None else ClientInfo(session.client, session.user,

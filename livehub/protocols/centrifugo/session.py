@@ -133,6 +133,7 @@ class Session:
         self.conn_info: bytes | None = None
         self.state = State.CONNECTING
         self.subs: dict[str, ChannelSub] = {}
+        self.publish_bucket = node.hub.limits.publish_bucket()
         self.expire_at: float | None = None
         self._expire_timer: asyncio.TimerHandle | None = None
         self._queue: deque[Command] = deque()

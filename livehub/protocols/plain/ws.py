@@ -33,7 +33,7 @@ class ChannelConnection(WebSocketConnection):
     """``/ws?channel=c``: every publication of ``c`` as one message; messages sent by the
     client are published to ``c`` when its namespace allows client publishing."""
 
-    __slots__ = ("channel", "options", "subscription")
+    __slots__ = ("_bucket", "channel", "options", "subscription")
 
     def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
                  handshake: Handshake, channel: str, options: ChannelOptions) -> None:
@@ -41,6 +41,7 @@ class ChannelConnection(WebSocketConnection):
         self.channel = channel
         self.options = options
         self.subscription: Subscription | None = None
+        self._bucket = ctx.hub.limits.publish_bucket()
 
     def on_text(self, text: str) -> None:
         self._publish(text.encode(), PayloadKind.TEXT)
@@ -52,6 +53,12 @@ class ChannelConnection(WebSocketConnection):
         if not self.options.client_publish:
             self._send_close(CloseCode.POLICY_VIOLATION,
                              f"publishing to {self.channel!r} is not allowed")
+            return
+        if self._bucket is not None and not self._bucket.take():
+            limits = self._ctx.hub.limits
+            self._send_close(Disconnect.TOO_MANY_REQUESTS.code,
+                             f"too many requests: more than {limits.client_publish_rate:g} "
+                             f"publications per second (burst {limits.client_publish_burst})")
             return
         try:
             self._ctx.hub.publish_nowait(self.channel, data, kind, options=self.options)
