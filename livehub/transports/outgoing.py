@@ -3,20 +3,30 @@
 Fan-out calls ``Outgoing.write`` for every subscriber; that only appends to a list.  The first
 write of a loop iteration registers the connection with the loop's ``Flusher``, which, once per
 iteration, joins each dirty connection's pending bytes into one ``transport.write``: many
-publications to one subscriber cost one system call.  After the write, a connection whose
-transport still holds more than ``max_buffer`` unsent bytes is a slow consumer: it is closed
-with disconnect code 3008 (``Disconnect.SLOW``) and resumes from history when it reconnects;
-the publisher and the other subscribers never wait for it.
+publications to one subscriber cost one system call.
+
+The slow-consumer rule (documented in ``docs/limits.md``): a connection may always hold one
+message, whatever its size.  It is a slow consumer when the bytes it holds exceed
+``max_buffer`` by more than the largest message among them: the bytes queued within one loop
+turn (checked on every write), or the bytes its transport still holds after a flush (checked
+after the write; "the largest message" is then the largest written since the transport last
+held ``max_buffer`` or less).  A slow consumer is closed with disconnect code 3008
+(``Disconnect.SLOW``) and resumes from history when it reconnects; the publisher and the other
+subscribers never wait for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from livehub.codes import Disconnect, DisconnectInfo
 
 log = logging.getLogger(__name__)
+
+CATCH_UP = sys.maxsize
+"""``Outgoing._limit`` during a catch-up: the replay is bounded by history, not by the buffer."""
 
 
 class Flusher:
@@ -48,25 +58,25 @@ class Flusher:
             transport = conn.transport
             transport.write(pending if type(pending) is bytes else b"".join(pending))  # type: ignore[arg-type]
             unsent = transport.get_write_buffer_size()
-            if unsent > conn.max_buffer or conn._allowance:
-                conn.check_buffer(unsent)
+            if unsent > conn._limit or conn._allowance:
+                conn.check_buffer(unsent, pending)
 
 
 class Outgoing:
     """Base of long-lived connections that receive fan-out (SSE, HTTP streaming, WebSocket).
 
     Subclasses implement ``goodbye`` (say why on their wire and close the socket, whatever
-    is pending); ``close`` flushes first.  Two limits make a slow consumer: more than
-    ``max_buffer`` bytes queued within one loop turn (checked on every write: the queue is
-    dropped, the client resumes from its last cursor, which precedes it), or more than
-    ``max_buffer`` bytes left in the transport after a flush.  A catch-up (the replay of missed
-    publications on resume, bounded by history) is exempt: between ``begin_catch_up`` and
-    ``end_catch_up`` the queue is not limited, and its size becomes an allowance on top of
-    ``max_buffer`` until the transport drains below ``max_buffer`` once.
+    is pending); ``close`` flushes first.  The slow-consumer rule is in the module docstring:
+    ``_allowance`` is the largest message held beyond ``max_buffer`` (0 when the connection
+    holds at most ``max_buffer``), ``_limit`` is ``max_buffer + _allowance``, so the per-write
+    check is one comparison.  A catch-up (the replay of missed publications on resume, bounded
+    by history) is exempt: between ``begin_catch_up`` and ``end_catch_up`` nothing is limited,
+    and the size of the queued replay becomes the allowance until the transport drains to
+    ``max_buffer`` once.
     """
 
-    __slots__ = ("_allowance", "_flusher", "_pending", "_queued", "closed", "max_buffer",
-                 "transport")
+    __slots__ = ("_allowance", "_flusher", "_limit", "_pending", "_queued", "closed",
+                 "max_buffer", "transport")
 
     def __init__(self, transport: asyncio.Transport, flusher: Flusher, max_buffer: int) -> None:
         self.transport = transport
@@ -74,8 +84,9 @@ class Outgoing:
         self._pending: bytes | list[bytes] | None = None
         """None, one message (the common case: no list), or several to join."""
         self._queued = 0
+        """Bytes queued in this loop turn (meaningful while ``_pending`` is not None)."""
         self._allowance = 0
-        """Extra unsent bytes tolerated after a catch-up; -1 during one."""
+        self._limit = max_buffer
         self.max_buffer = max_buffer
         self.closed = False
 
@@ -89,12 +100,30 @@ class Outgoing:
             self._flusher.mark(self)
             return
         self._queued += len(data)
-        if self._queued > self.max_buffer and self._allowance >= 0:
-            self._overflow()
+        if self._queued > self._limit:
+            self._over_limit(data)
         elif type(pending) is bytes:
             self._pending = [pending, data]
         else:
             pending.append(data)  # type: ignore[union-attr]
+
+    def _over_limit(self, data: bytes) -> None:
+        # More than max_buffer + allowance queued: allowed while the excess is one message.
+        pending = self._pending
+        queue = [pending, data] if type(pending) is bytes else [*pending, data]  # type: ignore[misc]
+        largest = max(map(len, queue))
+        if self._queued - largest > self.max_buffer:
+            self._overflow()
+            return
+        self._pending = queue
+        self._allow(largest)
+
+    def _allow(self, largest: int) -> None:
+        """Tolerate ``largest`` bytes beyond ``max_buffer`` (the largest message held)."""
+        if largest > self._allowance:
+            self._allowance = largest
+            if self._limit != CATCH_UP:
+                self._limit = self.max_buffer + largest
 
     def _overflow(self) -> None:
         # Inside fan-out: drop the queue now, say goodbye on the next loop turn.
@@ -109,24 +138,33 @@ class Outgoing:
             return
         transport = self.transport
         transport.write(pending if type(pending) is bytes else b"".join(pending))  # type: ignore[arg-type]
-        self.check_buffer(transport.get_write_buffer_size())
+        unsent = transport.get_write_buffer_size()
+        if unsent > self._limit or self._allowance:
+            self.check_buffer(unsent, pending)
 
-    def check_buffer(self, unsent: int) -> None:
-        """The slow-consumer rule after a write (``unsent``: bytes the transport holds)."""
-        if unsent > self.max_buffer:
-            if unsent > self.max_buffer + max(self._allowance, 0):
-                self.on_slow()
-        elif self._allowance > 0:
+    def check_buffer(self, unsent: int, written: bytes | list[bytes]) -> None:
+        """The slow-consumer rule after a flush of ``written`` (``unsent``: bytes the transport
+        still holds)."""
+        if self._limit == CATCH_UP:
+            return
+        if unsent <= self.max_buffer:
             self._allowance = 0
+            self._limit = self.max_buffer
+            return
+        self._allow(len(written) if isinstance(written, bytes) else max(map(len, written)))
+        if unsent > self._limit:
+            self.on_slow()
 
     def begin_catch_up(self) -> None:
-        self._allowance = -1
+        self._limit = CATCH_UP
 
     def end_catch_up(self) -> None:
-        self._allowance = self._queued if self._pending is not None else 0
+        self._limit = self.max_buffer + self._allowance
+        if self._pending is not None:
+            self._allow(self._queued)
 
     def on_slow(self) -> None:
-        """The transport holds more than ``max_buffer`` unsent bytes after a flush."""
+        """The transport holds more than ``max_buffer`` + the allowance after a flush."""
         self._pending = None
         self.closed = True
         self._slow_goodbye()

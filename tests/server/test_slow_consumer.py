@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
 import time
@@ -14,6 +15,7 @@ import websockets
 from livehub.core.limits import Limits
 
 from ..conftest import LiveServer
+from ..sseclient import Interpreter
 
 
 def _raw_ws(port: int, path: str) -> socket.socket:
@@ -80,3 +82,59 @@ def test_health_reports_counts(server: LiveServer) -> None:
     server.publish("x", 1)
     body = httpx.get(server.url + "/health").json()
     assert body["status"] == "ok" and body["publications"] == 0  # nobody subscribed to x
+
+
+async def _subscribers(srv: LiveServer, channel: str, n: int) -> None:
+    assert srv.app is not None
+    hub = srv.app.ctx.hub
+    while srv.call_soon(lambda: hub.subscriber_count(channel)) < n:
+        await asyncio.sleep(0.01)
+
+
+def _small_window_socket(port: int) -> socket.socket:
+    """A client socket with a small receive buffer: the server's transport must hold most of
+    what it writes (the kernel cannot absorb a large message)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    return sock
+
+
+async def _read_sse(sock: socket.socket, n: int) -> list[str]:
+    """The data of the first ``n`` SSE events on a raw socket (after the response head)."""
+    loop = asyncio.get_running_loop()
+    buffer = b""
+    while True:
+        head, sep, body = buffer.partition(b"\r\n\r\n")
+        if sep:
+            interpreter = Interpreter()
+            events = [ev for line in body.decode().split("\n")
+                      if (ev := interpreter.feed(line)) is not None]
+            if len(events) >= n:
+                assert head.startswith(b"HTTP/1.1 200")
+                return [ev.data for ev in events[:n]]
+        data = await loop.sock_recv(sock, 65536)
+        assert data, "the server closed the stream"
+        buffer += data
+
+
+async def test_one_message_larger_than_max_buffer_is_delivered(make_server) -> None:  # type: ignore[no-untyped-def]
+    """A connection may always hold one message, whatever its size (docs/limits.md); 8 MiB is
+    more than the kernel buffers hold here, so the server's transport keeps most of it."""
+    srv: LiveServer = make_server(max_buffer=64 * 1024, max_body=16 * 1024 * 1024,
+                                  limits=Limits(max_publication_size=16 * 1024 * 1024))
+    big = "y" * (8 * 1024 * 1024)
+    with contextlib.closing(_small_window_socket(srv.port)) as sse:
+        await asyncio.get_running_loop().sock_sendall(
+            sse, b"GET /events?channel=chat:big HTTP/1.1\r\nHost: x\r\n\r\n")
+        async with websockets.connect(srv.ws_url + "/ws?channel=chat:big", max_size=None,
+                                      compression=None,
+                                      sock=_small_window_socket(srv.port)) as ws:
+            await asyncio.wait_for(_subscribers(srv, "chat:big", 2), 5)
+            await asyncio.to_thread(srv.publish, "chat:big", big)
+            await asyncio.to_thread(srv.publish, "chat:big", "after")
+            assert await asyncio.wait_for(ws.recv(), 10) == big
+            assert await asyncio.wait_for(ws.recv(), 10) == "after"
+            assert await asyncio.wait_for(_read_sse(sse, 2), 10) == [big, "after"]
+            assert _connections(srv) == 2
