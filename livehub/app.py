@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from livehub.codes import Disconnect
-from livehub.core.hub import Hub
-from livehub.core.presence import MemoryPresence, PresenceManager
+from livehub.core.node import Node
 from livehub.errors import LivehubError, MethodNotAllowed, NotFound
 from livehub.protocols.centrifugo import CentrifugoSettings, install
 from livehub.protocols.centrifugo.node import CentrifugoNode
@@ -45,18 +44,16 @@ class App:
     centrifugo: CentrifugoNode | None = None
 
     @classmethod
-    def create(cls, hub: Hub, settings: ServerSettings, *,
-               centrifugo: CentrifugoSettings | None = None,
-               presence: PresenceManager | None = None) -> App:
-        app = cls(ServerContext.create(hub, settings))
+    def create(cls, node: Node, settings: ServerSettings, *,
+               centrifugo: CentrifugoSettings | None = None) -> App:
+        app = cls(ServerContext.create(node, settings))
         get = frozenset({"GET", "HEAD"})
         app.route("/events", get, sse_endpoint)
         app.route("/stream", get, stream_endpoint)
         app.route("/poll", get, poll_endpoint)
         app.route("/ws", get, channel_endpoint)
         # Centrifugo client transports and the server API (/api/<method>, incl. publish)
-        app.centrifugo = install(app, centrifugo or CentrifugoSettings(),
-                                 presence if presence is not None else MemoryPresence())
+        app.centrifugo = install(app, centrifugo or CentrifugoSettings())
         app.route("/health", get, health_endpoint)
         if settings.echo:
             app.route("/echo", get, echo_endpoint)
@@ -111,7 +108,7 @@ class App:
     async def start(self, sock: socket.socket | None = None) -> None:
         loop = asyncio.get_running_loop()
         settings = self.ctx.settings
-        await self.ctx.hub.broker.start(self.ctx.hub)
+        await self.ctx.node.start()
         limits = HttpLimits(max_body=settings.max_body, head_timeout=settings.head_timeout,
                             keepalive_timeout=settings.keepalive_timeout)
 
@@ -168,7 +165,7 @@ class App:
             if callable(abort):
                 abort()
         await asyncio.sleep(0)  # let the loop release the closed sockets
-        await self.ctx.hub.broker.close()
+        await self.ctx.node.close()
 
     async def _heartbeats(self) -> None:
         loop = asyncio.get_running_loop()
@@ -181,12 +178,12 @@ class App:
 
     async def _clock(self) -> None:
         """The built-in ``clock`` channel: the ISO time, once a second."""
-        hub = self.ctx.hub
+        node = self.ctx.node
         channel = self.ctx.settings.clock_channel
         while True:
             now = datetime.datetime.now(datetime.UTC)
             try:
-                await hub.publish(channel, now.isoformat(timespec="seconds").encode(),
+                await node.publish(channel, now.isoformat(timespec="seconds").encode(),
                                   PayloadKind.TEXT)
             except LivehubError as exc:
                 log.warning("clock publish failed: %s", exc.message)

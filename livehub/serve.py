@@ -11,7 +11,7 @@ import sys
 from livehub.app import App
 from livehub.backend import build as build_backend
 from livehub.config import Config, describe
-from livehub.core.hub import Hub
+from livehub.core.node import Node
 from livehub.errors import ConfigError
 
 log = logging.getLogger("livehub")
@@ -19,8 +19,8 @@ log = logging.getLogger("livehub")
 
 def build_app(config: Config) -> App:
     broker, presence = build_backend(config.broker, config.limits)
-    hub = Hub(broker, config.namespaces, limits=config.limits)
-    return App.create(hub, config.server, centrifugo=config.centrifugo, presence=presence)
+    node = Node(broker, config.namespaces, presence=presence, limits=config.limits)
+    return App.create(node, config.server, centrifugo=config.centrifugo)
 
 
 async def serve(config: Config, sock: socket.socket | None = None) -> None:

@@ -14,9 +14,9 @@ import uvloop
 
 from livehub.app import App
 from livehub.core.channels import ChannelOptions, Namespaces
-from livehub.core.hub import Hub
 from livehub.core.limits import Limits
 from livehub.core.memory import MemoryBroker
+from livehub.core.node import Node
 from livehub.transports.context import ServerSettings
 
 T = TypeVar("T")
@@ -67,16 +67,20 @@ class LiveServer(LocalAddress):
         self.port = sock.getsockname()[1]
 
         async def boot() -> App:
-            app = self.create_app(Hub(MemoryBroker(), self.namespaces, release_delay=0.05,
-                                      limits=self.limits))
+            app = self.create_app(self.create_node())
             await app.start(sock)
             return app
 
         self.app = self.call(boot())
 
-    def create_app(self, hub: Hub) -> App:
+    def create_node(self) -> Node:
+        """The core node to serve (a subclass may give it other parts)."""
+        return Node(MemoryBroker(), self.namespaces,
+                    release_delay=0.05, limits=self.limits)
+
+    def create_app(self, node: Node) -> App:
         """The app to serve (a subclass may configure more layers)."""
-        return App.create(hub, self.settings)
+        return App.create(node, self.settings)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:
         """Run a coroutine on the server's loop and return its result."""

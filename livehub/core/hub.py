@@ -9,14 +9,22 @@ subscriber of that variant with ``Subscriber.write``, which only buffers: fan-ou
 
 Resume merge.  ``subscribe`` first registers the new subscription as *pending* on each of its
 channels, so live publications arriving from then on are appended to its buffer; then it
-reads history after the client's position (``since``) from the broker.  When the reads
-return, with no await in between, it writes (1) a reset notice for the channels whose history
-cannot cover the gap (epoch changed, evicted, expired), (2) the missed publications, (3) the
+reads history after the client's position (``since``) from the broker, at most one more
+publication than the ``ResumeBudget`` allows.  When the reads return, with no await in
+between, it writes what ``recovery.plan_catch_up`` decides (the rules live there, once):
+(1) a reset notice for the channels whose history cannot cover the gap (epoch changed,
+evicted, expired) or whose replay exceeds the budget, (2) the missed publications, (3) the
 buffered live ones newer than what was replayed (duplicates are dropped by offset), and (4) a
 checkpoint carrying the resulting positions.  The subscription then joins the shared variant
 group once its position equals the hub's position on every channel; until then (a broker
 whose history ran ahead of its live delivery) each publication is written to it alone, after
 the same offset check, so nothing is lost or duplicated across the switch.
+
+Broker subscriptions.  The first local subscriber of a channel subscribes the node at the
+broker; the channel is released (the broker unsubscribed) ``release_delay`` seconds after its
+last subscriber left.  A channel has at most one broker operation at a time: a subscribe that
+arrives while the release of the same channel is still unsubscribing waits for it, then
+subscribes again, so a release never takes away the subscription of a newer subscriber.
 
 The hub's position of a channel is the position of the last publication it delivered (or the
 history top read when the first local subscriber arrived); shared encodings that carry a
@@ -33,21 +41,18 @@ silent skip.  The same happens when a new subscriber's history read shows a new 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from livehub.codes import Disconnect, DisconnectInfo
-from livehub.core.broker import Broker, HistoryResult, ImmediatePublisher, Publication
-from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.broker import Broker, HistoryResult, Publication
+from livehub.core.channels import Namespaces
 from livehub.core.limits import Limits
 from livehub.core.presence import ClientInfo
-from livehub.errors import LivehubError
+from livehub.core.recovery import Step, plan_catch_up, step
 from livehub.wire.cursor import StreamPosition
-from livehub.wire.payload import PayloadKind
-from livehub.wire.validation import check_text
 
 log = logging.getLogger(__name__)
 
@@ -107,94 +112,27 @@ class _Channel:
 
 
 class Hub:
-    """Local subscriptions and fan-out for one node."""
+    """Local subscriptions and fan-out for one node (publishing goes through ``Node``)."""
 
     def __init__(self, broker: Broker, namespaces: Namespaces, *,
                  release_delay: float = 1.0, limits: Limits | None = None) -> None:
         self.broker = broker
         self.namespaces = namespaces
         self.limits = limits if limits is not None else Limits()
-        self._rules = self.limits.publication_rules
+        self.resume = self.limits.resume_budget
         self._channels: dict[str, _Channel] = {}
         self._positions: dict[str, StreamPosition] = {}
+        self._releasing: dict[str, asyncio.Task[None]] = {}
+        """Broker unsubscribes in progress, by channel (see "Broker subscriptions")."""
         self._release_delay = release_delay
         self.deliveries = 0
         self.publications = 0
         self.resets = 0
         """Times local subscribers were told that continuity of a channel was lost."""
-        self._publish_now = broker.publish_now if isinstance(broker, ImmediatePublisher) else None
-        self._tasks: set[asyncio.Task[StreamPosition]] = set()
         self.join_leave_listeners: list[JoinLeaveListener] = []
         self.control_listeners: list[Callable[[bytes], None]] = []
 
-    # -- publishing ------------------------------------------------------------------------
-
-    def check_publication(self, channel: str, data: bytes, kind: PayloadKind, *,
-                          event: str | None = None, info: ClientInfo | None = None
-                          ) -> ChannelOptions:
-        """The one validation boundary: every publication, from every protocol, passes here
-        once before it is stored (``livehub.wire.validation``); return the channel's options.
-
-        Raises ``BadChannel``/``UnknownNamespace``, ``PayloadTooLarge`` or ``BadRequest``.
-        """
-        options = self.namespaces.options(channel)
-        self._check(data, kind, event, info)
-        return options
-
-    def _check(self, data: bytes, kind: PayloadKind, event: str | None,
-               info: ClientInfo | None) -> None:
-        self._rules.check(data, kind, event)
-        if info is not None:
-            check_text(info.user, "user")
-            check_text(info.client, "client")
-
-    async def publish(self, channel: str, data: bytes, kind: PayloadKind, *,
-                      event: str | None = None, info: ClientInfo | None = None
-                      ) -> StreamPosition:
-        """Validate, then publish through the broker with the channel's options."""
-        options = self.check_publication(channel, data, kind, event=event, info=info)
-        return await self.broker.publish(channel, data, kind, options=options, event=event,
-                                         info=info)
-
-    async def broadcast(self, channels: Sequence[str], data: bytes, kind: PayloadKind, *,
-                        event: str | None = None
-                        ) -> list[StreamPosition | LivehubError]:
-        """Validate once, then publish to every channel; a channel's position or its error
-        (bad name, broker unavailable).  Raises for a publication that is refused."""
-        self._check(data, kind, event, None)
-
-        async def one(channel: str) -> StreamPosition | LivehubError:
-            try:
-                options = self.namespaces.options(channel)
-                return await self.broker.publish(channel, data, kind, options=options,
-                                                 event=event)
-            except LivehubError as exc:
-                return exc
-
-        return list(await asyncio.gather(*(one(channel) for channel in channels)))
-
-    def publish_nowait(self, channel: str, data: bytes, kind: PayloadKind, *,
-                       options: ChannelOptions, event: str | None = None,
-                       info: ClientInfo | None = None) -> None:
-        """Validate, then publish without awaiting (messages from clients, in the order
-        received); raises like ``check_publication``.
-
-        With an ``ImmediatePublisher`` broker this completes before returning; otherwise a
-        task carries it and a failure is logged.
-        """
-        self._check(data, kind, event, info)
-        if self._publish_now is not None:
-            self._publish_now(channel, data, kind, options=options, event=event, info=info)
-            return
-        task = asyncio.get_running_loop().create_task(
-            self.broker.publish(channel, data, kind, options=options, event=event, info=info))
-        self._tasks.add(task)
-        task.add_done_callback(self._publish_done)
-
-    def _publish_done(self, task: asyncio.Task[StreamPosition]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("client publication failed", exc_info=task.exception())
+    # -- broker events (BrokerHandler) -------------------------------------------------------
 
     def on_join(self, channel: str, info: ClientInfo) -> None:
         """Join events are for protocols with presence (Centrifugo); plain transports
@@ -216,13 +154,12 @@ class Hub:
         if state is None:
             return
         position = pub.position
-        current = self._positions.get(pub.channel)
-        if current is not None:
-            if current.epoch == position.epoch and position.offset <= current.offset:
+        after = step(self._positions.get(pub.channel), position)
+        if after is not Step.NEXT:
+            if after is Step.SEEN:
                 return  # already delivered (e.g. seen through history first)
-            if current.epoch != position.epoch or position.offset != current.offset + 1:
-                self._continuity_lost(pub.channel, state,
-                                      StreamPosition(position.epoch, position.offset - 1))
+            self._continuity_lost(pub.channel, state,
+                                  StreamPosition(position.epoch, position.offset - 1))
         self._positions[pub.channel] = position
         self.publications += 1
         positions = self._positions
@@ -270,20 +207,21 @@ class Hub:
         names = tuple(dict.fromkeys(channels))
         options = {name: self.namespaces.options(name) for name in names}
         sub = Subscription(subscriber, variant, names)
+        since = since or {}
+        limit = self.resume.read_limit
         try:
             for name in names:
                 await self._attach(name, sub)
             results: list[HistoryResult] = await asyncio.gather(*(
-                self.broker.history(name, options=options[name],
-                                    since=None if since is None else since.get(name),
-                                    limit=0 if since is None or name not in since else None)
+                self.broker.history(name, options=options[name], since=since.get(name),
+                                    limit=limit if name in since else 0)
                 for name in names))
         except BaseException:
             self.unsubscribe(sub)
             raise
         if sub.closed:
             return sub
-        self._catch_up(sub, results, since or {})
+        self._catch_up(sub, results, since)
         return sub
 
     async def _attach(self, name: str, sub: Subscription) -> None:
@@ -294,6 +232,10 @@ class Hub:
             state.pending[sub] = None
             state.count += 1
             try:
+                releasing = self._releasing.get(name)
+                if releasing is not None:
+                    # the previous broker subscription is going: subscribe after it went
+                    await asyncio.wait((releasing,))
                 await self.broker.subscribe(name)
             except BaseException as exc:
                 # forget the failed channel now, so the next subscriber tries again
@@ -316,49 +258,34 @@ class Hub:
 
     def _catch_up(self, sub: Subscription, results: Sequence[HistoryResult],
                   since: Mapping[str, StreamPosition]) -> None:
-        replays: list[Sequence[Publication]] = []
-        resets: list[str] = []
-        buffered = sub.buffer or []
-        first_live: dict[str, StreamPosition] = {}
-        for pub in buffered:
-            first_live.setdefault(pub.channel, pub.position)
         for name, result in zip(sub.channels, results, strict=True):
             hub_pos = self._positions.get(name)
             if hub_pos is None:
                 self._positions[name] = result.top
             elif hub_pos.epoch != result.top.epoch:
                 self._continuity_lost(name, self._channels[name], result.top)
-            start = since.get(name)
-            if start is None or not result.recovered:
-                if start is not None:
-                    resets.append(name)
-                sub.positions[name] = _live_start(result.top, first_live.get(name))
-            else:
-                sub.positions[name] = start
-                replays.append(result.publications)
+        plan = plan_catch_up(sub.channels, results, since, sub.buffer or (), self.resume)
         sub.buffer = None  # from here on, live publications reach it one by one or shared
+        positions = sub.positions
+        positions.update(plan.start)
         write = sub.subscriber.write
         variant = sub.variant
-        if resets:
-            sub.reset_channels = tuple(resets)
-            notice = variant.encode_reset(resets, sub.positions)
+        if plan.resets:
+            sub.reset_channels = plan.resets
+            notice = variant.encode_reset(plan.resets, positions)
             if notice:
                 write(notice)
-        # across channels by time; heapq.merge keeps each channel's offset order even if the
-        # wall clock stepped back
-        replay = heapq.merge(*replays, key=_publication_time) if len(replays) > 1 else (
-            replays[0] if replays else ())
-        for pub in (*replay, *buffered):
-            self._write_individual(sub, pub)
-        checkpoint = variant.encode_checkpoint(sub.positions)
+        for pub in plan.writes:
+            positions[pub.channel] = pub.position
+            write(variant.encode(pub, positions))
+        self.deliveries += len(plan.writes)
+        checkpoint = variant.encode_checkpoint(positions)
         if checkpoint:
             write(checkpoint)
         self._maybe_promote(sub)
 
     def _write_individual(self, sub: Subscription, pub: Publication) -> None:
-        current = sub.positions.get(pub.channel)
-        if (current is not None and current.epoch == pub.position.epoch
-                and pub.position.offset <= current.offset):
+        if step(sub.positions.get(pub.channel), pub.position) is Step.SEEN:
             return
         sub.positions[pub.channel] = pub.position
         sub.subscriber.write(sub.variant.encode(pub, sub.positions))
@@ -412,8 +339,23 @@ class Hub:
             return
         del self._channels[name]
         self._positions.pop(name, None)
-        task = asyncio.get_running_loop().create_task(self.broker.unsubscribe(name))
-        task.add_done_callback(_log_failure)
+        task = asyncio.get_running_loop().create_task(self._unsubscribe(name, state))
+        self._releasing[name] = task
+        task.add_done_callback(self._released)
+
+    async def _unsubscribe(self, name: str, state: _Channel) -> None:
+        """The broker side of a release; one subscribe of ``name`` waits for it."""
+        if not state.ready.done():
+            await asyncio.wait((state.ready,))
+        if state.ready.exception() is None:
+            await self.broker.unsubscribe(name)
+
+    def _released(self, task: asyncio.Task[None]) -> None:
+        for name, releasing in list(self._releasing.items()):
+            if releasing is task:
+                del self._releasing[name]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("broker unsubscribe failed: %s", task.exception())
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -430,23 +372,3 @@ class Hub:
 
     def position(self, channel: str) -> StreamPosition | None:
         return self._positions.get(channel)
-
-
-def _publication_time(pub: Publication) -> float:
-    return pub.time
-
-
-def _live_start(top: StreamPosition, first_live: StreamPosition | None) -> StreamPosition:
-    """Where a subscription that replays nothing (no ``since``, or a reset) starts: the
-    history top, or just before the first live publication buffered during the history read
-    when the read already counted it (that publication came after the subscription started
-    and was not replayed, so it must still be written)."""
-    if (first_live is not None and first_live.epoch == top.epoch
-            and first_live.offset <= top.offset):
-        return StreamPosition(top.epoch, first_live.offset - 1)
-    return top
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("broker unsubscribe failed", exc_info=task.exception())

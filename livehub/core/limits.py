@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from livehub.core.recovery import ResumeBudget
 from livehub.errors import ConfigError
 from livehub.wire.validation import MAX_DEPTH, PublicationRules
 
@@ -33,6 +34,12 @@ class Limits:
     """Channels of one server API ``broadcast``."""
     api_max_batch: int = 1000
     """Commands of one server API ``batch``."""
+    resume_max_publications: int = 1000
+    """Publications one resume (SSE ``Last-Event-ID``, ``/poll`` cursor, ``/ws?since=``,
+    Centrifugo recovery) may replay over all its channels; beyond it the client is told it
+    cannot resume (a reset), as when history does not cover the gap."""
+    resume_max_bytes: int = 4 * 1024 * 1024
+    """Payload bytes one resume may replay; beyond it, a reset (as above)."""
 
     def __post_init__(self) -> None:
         if self.max_publication_size < 1:
@@ -46,6 +53,11 @@ class Limits:
             raise ConfigError(f"history_memory must be >= 0, not {self.history_memory}")
         if not 1 <= self.max_json_depth <= 500:
             raise ConfigError(f"max_json_depth must be in 1..500, not {self.max_json_depth}")
+        self.resume_budget  # noqa: B018 - raises ConfigError for a bad budget
+
+    @property
+    def resume_budget(self) -> ResumeBudget:
+        return ResumeBudget(self.resume_max_publications, self.resume_max_bytes)
 
     def publish_bucket(self) -> TokenBucket | None:
         """A new connection's budget of client publications (None: unlimited)."""

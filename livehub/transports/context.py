@@ -1,4 +1,4 @@
-"""What every endpoint shares: the hub, the server settings, the flusher and live connections."""
+"""What every endpoint shares: the node, the server settings, the flusher and live connections."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Protocol
 
 from livehub.codes import DisconnectInfo
 from livehub.core.hub import Hub
+from livehub.core.node import Node
 from livehub.transports.outgoing import Flusher
 
 
@@ -54,13 +55,18 @@ class LongLived(Protocol):
 
 @dataclass(eq=False, slots=True)
 class ServerContext:
-    hub: Hub
+    node: Node
     settings: ServerSettings
     flusher: Flusher
     connections: dict[LongLived, None] = field(default_factory=dict)
     started: float = 0.0
 
     @classmethod
-    def create(cls, hub: Hub, settings: ServerSettings) -> ServerContext:
+    def create(cls, node: Node, settings: ServerSettings) -> ServerContext:
         loop = asyncio.get_running_loop()
-        return cls(hub, settings, Flusher(loop), started=loop.time())
+        return cls(node, settings, Flusher(loop), started=loop.time())
+
+    @property
+    def hub(self) -> Hub:
+        """The node's hub (local subscriptions and fan-out)."""
+        return self.node.hub

@@ -61,4 +61,4 @@ class StreamConnection(Outgoing, asyncio.Protocol):
         self.closed = True
         self._ctx.connections.pop(self, None)
         if self.subscription is not None:
-            self._ctx.hub.unsubscribe(self.subscription)
+            self._ctx.node.unsubscribe(self.subscription)

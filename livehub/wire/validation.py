@@ -10,7 +10,7 @@ Pure functions, no I/O.  Two entry points:
   refused, since they cannot be encoded as UTF-8 (RFC 8259 §8.2, I-JSON RFC 7493 §2.1).
   Errors are ``BadRequest`` (400 / 1008 / 107) with a message for the client.
 * ``PublicationRules.check``: every publication, from every protocol, passes it once before it
-  is stored (``Hub.publish``).  Once it passed, every wire can carry it: the fan-out of a stored
+  is stored (``Node.publish``).  Once it passed, every wire can carry it: the fan-out of a stored
   publication cannot fail part way.  Oversized publications are ``PayloadTooLarge``
   (413 / 1009 / 106), the rest ``BadRequest``.
 """

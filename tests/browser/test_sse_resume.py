@@ -62,12 +62,12 @@ def test_browser_eventsource_resumes_after_server_ends_stream(make_server: Serve
     last_id = log[-1]["id"]
     assert last_id and len({e["id"] for e in log}) == 15
 
-    hub = server.app.ctx.hub  # type: ignore[union-attr]
+    node = server.app.ctx.node  # type: ignore[union-attr]
 
     async def meanwhile() -> None:  # published in the same turn of the loop as the drop
         for seq in range(15, 30):
             data = json.dumps({"seq": seq}).encode()
-            await hub.publish("feed" if seq % 2 else "alerts", data, PayloadKind.JSON)
+            await node.publish("feed" if seq % 2 else "alerts", data, PayloadKind.JSON)
 
     assert drop_sse_streams(server, meanwhile) == 1
     wait_js(page, "() => window.opens === 2")
@@ -121,12 +121,12 @@ def test_reset_after_native_reconnection_past_history(make_server: ServerFactory
     server.publish("small:y", {"seq": 0})
     server.publish("feed", {"seq": 1})
     messages(page, 2)
-    hub = server.app.ctx.hub  # type: ignore[union-attr]
+    node = server.app.ctx.node  # type: ignore[union-attr]
 
     async def meanwhile() -> None:  # small:y loses continuity, feed does not
         for seq in range(2, 12):
             channel = "small:y" if seq < 10 else "feed"
-            await hub.publish(channel, json.dumps({"seq": seq}).encode(), PayloadKind.JSON)
+            await node.publish(channel, json.dumps({"seq": seq}).encode(), PayloadKind.JSON)
 
     drop_sse_streams(server, meanwhile)
     wait_js(page, "() => window.opens === 2")

@@ -17,8 +17,8 @@ import uvloop
 
 from livehub.app import App
 from livehub.core.channels import ChannelOptions, Namespaces
-from livehub.core.hub import Hub
 from livehub.core.limits import Limits
+from livehub.core.node import Node
 from livehub.protocols.centrifugo import CentrifugoSettings
 from livehub.transports.context import ServerSettings
 
@@ -61,8 +61,8 @@ class CfServer(LiveServer):
         super().__init__(settings, namespaces, limits)
         self.cf = cf
 
-    def create_app(self, hub: Hub) -> App:
-        return App.create(hub, self.settings, centrifugo=self.cf)
+    def create_app(self, node: Node) -> App:
+        return App.create(node, self.settings, centrifugo=self.cf)
 
     def stop(self) -> None:
         """Stop like ``LiveServer``, but first abort connections still closing, so none is

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from livehub.app import App
 from livehub.core.channels import Namespaces
-from livehub.core.hub import Hub
+from livehub.core.memory import MemoryBroker
+from livehub.core.node import Node
 from livehub.core.presence import ClientInfo, MemoryPresence
 from livehub.protocols.centrifugo import CentrifugoSettings
 from livehub.transports.context import ServerSettings
@@ -25,8 +25,8 @@ class SlowPresence(MemoryPresence):
 
 
 class SlowPresenceServer(CfServer):
-    def create_app(self, hub: Hub) -> App:
-        return App.create(hub, self.settings, centrifugo=self.cf, presence=SlowPresence())
+    def create_node(self) -> Node:
+        return Node(MemoryBroker(), self.namespaces, presence=SlowPresence(), release_delay=0.05)
 
 
 async def test_presence_is_stored_before_the_subscribe_reply() -> None:

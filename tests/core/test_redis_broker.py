@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from livehub.core.broker import Broker
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.core.hub import Hub
+from livehub.core.node import Node
 from livehub.core.presence import ClientInfo
 from livehub.core.redis.client import RedisBroker, RedisOptions, connect
 from livehub.errors import Unavailable
@@ -106,15 +107,15 @@ async def test_one_subscription_per_channel_released_on_unsubscribe(
 
 async def test_publish_nowait_keeps_the_order_of_one_connection(
         redis_server: RedisServer) -> None:
-    """``Hub.publish_nowait`` starts a task per message; they must reach Redis in order."""
+    """``Node.publish_nowait`` starts a task per message; they must reach Redis in order."""
     broker = RedisBroker(connect(RedisOptions(url=redis_server.url)),
                          prefix=f"t{uuid.uuid4().hex[:10]}", max_batch=7)
-    hub = Hub(broker, Namespaces(OPTS))
-    await broker.start(hub)
+    core = Node(broker, Namespaces(OPTS))
+    await core.start()
     fake = Fake()
-    await hub.subscribe(fake, TagVariant(), ["chat"])
+    await core.subscribe(fake, TagVariant(), ["chat"])
     for i in range(300):
-        hub.publish_nowait("chat", str(i).encode(), PayloadKind.TEXT, options=OPTS)
+        core.publish_nowait("chat", str(i).encode(), PayloadKind.TEXT, options=OPTS)
     async with asyncio.timeout(5):
         while len(fake.writes) < 301:
             await asyncio.sleep(0.01)
@@ -178,11 +179,12 @@ async def test_hub_over_redis_announces_a_lost_stream(
         nodes: NodeFactory, own_redis: RedisServer) -> None:
     """Subscribers of a node are told (reset) when Redis lost the stream, never skipped."""
     node = await nodes(own_redis, start=False)
-    hub = Hub(node, Namespaces(OPTS))
-    await node.start(hub)
+    core = Node(node, Namespaces(OPTS))
+    await core.start()
+    hub = core.hub
     fake = Fake()
-    await hub.subscribe(fake, TagVariant(), ["s"])
-    await hub.publish("s", b"1", PayloadKind.TEXT)
+    await core.subscribe(fake, TagVariant(), ["s"])
+    await core.publish("s", b"1", PayloadKind.TEXT)
     async with asyncio.timeout(5):  # delivered live before Redis goes away
         while b"s:1:1" not in fake.writes:
             await asyncio.sleep(0.01)
@@ -193,7 +195,7 @@ async def test_hub_over_redis_announces_a_lost_stream(
         while True:  # the pub/sub link may not have noticed yet: publish until delivered
             await asyncio.sleep(0.05)
             try:
-                await hub.publish("s", b"2", PayloadKind.TEXT)
+                await core.publish("s", b"2", PayloadKind.TEXT)
             except Unavailable:
                 continue
             break

@@ -48,7 +48,7 @@ def drop_streams_and_publish(server: LiveServer, seqs: range) -> int:
     """In one turn of the server's loop: end every SSE stream (3011, reconnect), then publish
     ``seqs`` straight into the hub, before any client can come back."""
     assert server.app is not None
-    hub = server.app.ctx.hub
+    node = server.app.ctx.node
 
     async def publish_all() -> None:
         for seq in seqs:
@@ -57,7 +57,7 @@ def drop_streams_and_publish(server: LiveServer, seqs: range) -> int:
                 payload, kind = data.encode(), PayloadKind.TEXT
             else:
                 payload, kind = json.dumps(data, separators=(",", ":")).encode(), PayloadKind.JSON
-            await hub.publish(channel, payload, kind, event=event)
+            await node.publish(channel, payload, kind, event=event)
 
     return server.drop_streams(publish_all)
 

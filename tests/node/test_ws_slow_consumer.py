@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from livehub.core.limits import Limits
 from livehub.protocols.plain.ws import ChannelConnection
 from livehub.wire.payload import PayloadKind
 from tests.conftest import LiveServer, ServerFactory
@@ -27,12 +28,12 @@ PAD = "p" * 32_000  # 600 x 32 KB = 19 MB: more than the kernel's socket buffers
 
 def publish_all(server: LiveServer, channel: str, *, burst: bool) -> None:
     assert server.app is not None
-    hub = server.app.ctx.hub
+    node = server.app.ctx.node
 
     async def run() -> None:
         for seq in range(COUNT):
             data = json.dumps({"seq": seq, "pad": PAD}).encode()
-            await hub.publish(channel, data, PayloadKind.JSON)
+            await node.publish(channel, data, PayloadKind.JSON)
             if not burst:
                 await asyncio.sleep(0)  # one publication per turn of the loop
 
@@ -61,7 +62,9 @@ def wait_slow_close(server: LiveServer, timeout: float = 10) -> None:
 def test_slow_ws_consumer_is_closed_with_3008_then_resumes(make_server: ServerFactory,
                                                           node: NodeFactory,
                                                           burst: bool) -> None:
-    server = make_server(max_buffer=256 * 1024)
+    # the resume after the close replays ~15 MB: within a resume budget raised for it
+    server = make_server(max_buffer=256 * 1024,
+                         limits=Limits(resume_max_bytes=32 * 1024 * 1024))
     script = node("ws_slow.mjs", server.ws_url, "bench:slow")
     script.until_kind("ready")
     script.send({"op": "pause"})

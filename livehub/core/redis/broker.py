@@ -12,7 +12,7 @@ created again with a new epoch and the old history is dropped with it.
 *Order of publications.*  Every command this broker sends (publish scripts, join/leave,
 control) goes through one FIFO queue drained by one sender task, which pipelines up to
 ``max_batch`` commands per round trip on one connection.  Calls reach Redis in the order
-``publish`` was called: ``Hub.publish_nowait`` starts one task per client message, tasks start
+``publish`` was called: ``Node.publish_nowait`` starts one task per client message, tasks start
 in creation order (the event loop's ready queue is FIFO), and ``publish`` enqueues before its
 first ``await``.  So one connection's messages keep their order across the cluster.
 

@@ -6,7 +6,6 @@ bidirectional emulation, unidirectional transports, JWT auth, presence and the s
 
 from __future__ import annotations
 
-from livehub.core.presence import PresenceManager
 from livehub.protocols.centrifugo.api import install_api
 from livehub.protocols.centrifugo.node import CentrifugoNode
 from livehub.protocols.centrifugo.settings import CentrifugoSettings
@@ -16,10 +15,9 @@ from livehub.transports.routing import Router
 __all__ = ["CentrifugoSettings", "install"]
 
 
-def install(app: Router, settings: CentrifugoSettings, presence: PresenceManager
-            ) -> CentrifugoNode:
+def install(app: Router, settings: CentrifugoSettings) -> CentrifugoNode:
     """Create this process's Centrifugo node and mount its endpoints and the server API."""
-    node = CentrifugoNode(app.ctx, settings, presence)
+    node = CentrifugoNode(app.ctx, settings)
     install_transports(app, node)
     install_api(app, node)
     return node

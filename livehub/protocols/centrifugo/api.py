@@ -41,13 +41,13 @@ async def _publish(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     channel = get_str(params, "channel", required=True)
     data, kind = parse_payload(dict(params))
     event = parse_event(dict(params))
-    position = await node.hub.publish(channel, data, kind, event=event)
+    position = await node.core.publish(channel, data, kind, event=event)
     return {"offset": position.offset, "epoch": position.epoch,
             "cursor": encode_cursor({channel: position})}
 
 
 async def _broadcast(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
-    """One publication to many channels: validated once (``Hub.broadcast``); the answer has
+    """One publication to many channels: validated once (``Node.broadcast``); the answer has
     one response per channel, in order."""
     channels = params.get("channels")
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
@@ -58,7 +58,7 @@ async def _broadcast(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
                            f"at most {most} channels per broadcast, not {len(channels)}")
     data, kind = parse_payload(dict(params))
     event = parse_event(dict(params))
-    results = await node.hub.broadcast(channels, data, kind, event=event)
+    results = await node.core.broadcast(channels, data, kind, event=event)
     responses: list[Result] = []
     for channel, result in zip(channels, results, strict=True):
         if isinstance(result, LivehubError):
@@ -84,7 +84,7 @@ async def _subscribe(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
             raise CommandError(ErrorCode.BAD_REQUEST, "recover_since must be an object")
         get_str(since, "epoch")
         get_int(since, "offset", minimum=0)
-    await node.hub.broker.publish_control(control.encode(
+    await node.core.publish_control(control.encode(
         "subscribe", channel=channel, info=params.get("info"), data=params.get("data"),
         recover_since=since, **_user_fields(params)))
     return {}
@@ -92,7 +92,7 @@ async def _subscribe(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
 
 async def _unsubscribe(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     channel = get_str(params, "channel", required=True)
-    await node.hub.broker.publish_control(control.encode("unsubscribe", channel=channel,
+    await node.core.publish_control(control.encode("unsubscribe", channel=channel,
                                                          **_user_fields(params)))
     return {}
 
@@ -110,14 +110,14 @@ async def _disconnect(node: CentrifugoNode, params: Mapping[str, Any]) -> Result
         whitelist = []
     if not isinstance(whitelist, list) or not all(isinstance(c, str) for c in whitelist):
         raise CommandError(ErrorCode.BAD_REQUEST, "whitelist must be a list of client ids")
-    await node.hub.broker.publish_control(control.encode(
+    await node.core.publish_control(control.encode(
         "disconnect", code=code or None, reason=get_str(advice, "reason") or None,
         whitelist=whitelist or None, **fields))
     return {}
 
 
 async def _refresh(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
-    await node.hub.broker.publish_control(control.encode(
+    await node.core.publish_control(control.encode(
         "refresh", expired=get_bool(params, "expired") or None,
         expire_at=get_int(params, "expire_at", minimum=0) or None, **_user_fields(params)))
     return {}
@@ -127,7 +127,7 @@ async def _presence(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     channel = get_str(params, "channel", required=True)
     if not node.hub.namespaces.options(channel).presence:
         raise CommandError(ErrorCode.NOT_AVAILABLE)
-    entries = await node.presence.presence(channel)
+    entries = await node.core.presence_of(channel)
     return {"presence": {c: protocol.client_info_value(i) for c, i in entries.items()}}
 
 
@@ -135,7 +135,7 @@ async def _presence_stats(node: CentrifugoNode, params: Mapping[str, Any]) -> Re
     channel = get_str(params, "channel", required=True)
     if not node.hub.namespaces.options(channel).presence:
         raise CommandError(ErrorCode.NOT_AVAILABLE)
-    stats = await node.presence.stats(channel)
+    stats = await node.core.presence_stats(channel)
     return {"num_clients": stats.num_clients, "num_users": stats.num_users}
 
 
@@ -147,14 +147,13 @@ async def _history(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     since = params.get("since")
     if since is not None and not isinstance(since, dict):
         raise CommandError(ErrorCode.BAD_REQUEST, "since must be an object")
-    return await read_history(node.hub.broker, channel, options, limit=get_int(params, "limit"),
+    return await read_history(node.core, channel, limit=get_int(params, "limit"),
                               since=since, reverse=get_bool(params, "reverse"))
 
 
 async def _history_remove(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     channel = get_str(params, "channel", required=True)
-    node.hub.namespaces.options(channel)
-    await node.hub.broker.remove_history(channel)
+    await node.core.remove_history(channel)
     return {}
 
 

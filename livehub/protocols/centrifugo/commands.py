@@ -19,6 +19,7 @@ from typing import Any
 from livehub import __version__
 from livehub.codes import Disconnect, DisconnectInfo, ErrorCode, Unsubscribe
 from livehub.core.channels import NAMESPACE_SEPARATOR, ChannelOptions
+from livehub.core.node import Node
 from livehub.core.presence import ClientInfo
 from livehub.errors import LivehubError
 from livehub.protocols.centrifugo import protocol
@@ -221,8 +222,7 @@ async def subscribe_channel(session: Session, channel: str, request: Mapping[str
         if offset < 0 or (epoch and not EPOCH_RE.fullmatch(epoch)):
             raise CommandError(ErrorCode.BAD_REQUEST, "malformed stream position")
         if not epoch:  # "any epoch": the current one
-            top = await node.hub.broker.history(channel, options=options, limit=0)
-            epoch = top.top.epoch
+            epoch = (await node.core.top(channel)).epoch
         since = {channel: StreamPosition(epoch, offset)}
     sub = ChannelSub(session, channel, server_side=server_side)
     sub.chan_info = claims.info if claims is not None else chan_info
@@ -233,15 +233,15 @@ async def subscribe_channel(session: Session, channel: str, request: Mapping[str
         options.force_push_join_leave or (get_bool(request, "join_leave") and may_presence))
     session.subs[channel] = sub
     try:
-        hub_sub = await node.hub.subscribe(sub, session.transport.variant, [channel],
-                                           since=since)
+        hub_sub = await node.core.subscribe(sub, session.transport.variant, [channel],
+                                            since=since)
     except BaseException:
         if session.subs.get(channel) is sub:
             del session.subs[channel]
         raise
     sub.hub_sub = hub_sub
     if session.state is State.CLOSED or session.subs.get(channel) is not sub:
-        node.hub.unsubscribe(hub_sub)
+        node.core.unsubscribe(hub_sub)
         raise CommandError(ErrorCode.INTERNAL, "session closed while subscribing")
     recovered = since is not None and channel not in hub_sub.reset_channels
     position = hub_sub.positions[channel]
@@ -272,8 +272,8 @@ async def add_presence(session: Session, sub: ChannelSub) -> bool:
     if not sub.options_presence:
         return True
     try:
-        await session.node.presence.add(sub.channel, sub.client_info,
-                                        ttl=session.node.settings.presence_ttl)
+        await session.node.core.add_presence(sub.channel, sub.client_info,
+                                             ttl=session.node.settings.presence_ttl)
     except LivehubError as exc:
         log.warning("presence add for %r failed, retried later: %s", sub.channel, exc.message)
         return False
@@ -290,9 +290,9 @@ def finish_sub(session: Session, sub: ChannelSub, *, presence_added: bool = Fals
         node.track(sub)
     info = sub.client_info
     if sub.options_presence and not presence_added:
-        node.spawn(node.presence.add(sub.channel, info, ttl=node.settings.presence_ttl))
+        node.spawn(node.core.add_presence(sub.channel, info, ttl=node.settings.presence_ttl))
     if sub.join_leave:
-        node.spawn(node.hub.broker.publish_join(sub.channel, info))
+        node.spawn(node.core.publish_join(sub.channel, info))
 
 
 async def subscribe(session: Session, command: Command) -> None:
@@ -309,7 +309,7 @@ async def subscribe(session: Session, command: Command) -> None:
     added = await add_presence(session, sub)
     if added and sub.options_presence and session.subs.get(channel) is not sub:
         # dropped while presence was being stored: take the entry back out
-        session.node.spawn(session.node.presence.remove(channel, sub.client_info.client))
+        session.node.spawn(session.node.core.remove_presence(channel, sub.client_info.client))
         return
     session.reply(command.id, "subscribe", result)
     finish_sub(session, sub, presence_added=added)
@@ -397,7 +397,7 @@ async def publish(session: Session, command: Command) -> None:
     sub = session.subs.get(channel)
     info = sub.client_info if sub is not None else ClientInfo(session.client, session.user,
                                                               session.conn_info)
-    await session.node.hub.publish(channel, data, kind, info=info)
+    await session.node.core.publish(channel, data, kind, info=info)
     session.reply(command.id, "publish")
 
 
@@ -414,14 +414,14 @@ def _presence_channel(session: Session, command: Command) -> str:
 
 async def presence(session: Session, command: Command) -> None:
     channel = _presence_channel(session, command)
-    entries = await session.node.presence.presence(channel)
+    entries = await session.node.core.presence_of(channel)
     session.reply(command.id, "presence", {"presence": {
         client: protocol.client_info_value(info) for client, info in entries.items()}})
 
 
 async def presence_stats(session: Session, command: Command) -> None:
     channel = _presence_channel(session, command)
-    stats = await session.node.presence.stats(channel)
+    stats = await session.node.core.presence_stats(channel)
     session.reply(command.id, "presence_stats", {"num_clients": stats.num_clients,
                                                  "num_users": stats.num_users})
 
@@ -437,13 +437,13 @@ async def history(session: Session, command: Command) -> None:
     since = params.get("since")
     if since is not None and not isinstance(since, dict):
         raise CommandError(ErrorCode.BAD_REQUEST, "since must be an object")
-    result = await read_history(session.node.hub.broker, channel, options,
+    result = await read_history(session.node.core, channel,
                                 limit=get_int(params, "limit"), since=since,
                                 reverse=get_bool(params, "reverse"))
     session.reply(command.id, "history", result)
 
 
-async def read_history(broker: Any, channel: str, options: ChannelOptions, *, limit: int,
+async def read_history(core: Node, channel: str, *, limit: int,
                        since: Mapping[str, Any] | None, reverse: bool) -> dict[str, object]:
     """``HistoryResult`` (shared by the client command and the server API): no publications
     unless ``limit`` is set (-1: all), newest first with ``reverse``."""
@@ -453,8 +453,7 @@ async def read_history(broker: Any, channel: str, options: ChannelOptions, *, li
         offset = get_int(since, "offset", minimum=0)
         position = StreamPosition(epoch, offset)
     if reverse or position is None:
-        result = await broker.history(channel, options=options,
-                                      limit=None if limit != 0 else 0)
+        result = await core.history(channel, limit=None if limit != 0 else 0)
         pubs = list(result.publications)
         if position is not None:
             if position.epoch and position.epoch != result.top.epoch:
@@ -466,9 +465,8 @@ async def read_history(broker: Any, channel: str, options: ChannelOptions, *, li
             pubs = pubs[-limit:]
     else:
         if not position.epoch:
-            top = await broker.history(channel, options=options, limit=0)
-            position = StreamPosition(top.top.epoch, position.offset)
-        result = await broker.history(channel, options=options, since=position)
+            position = StreamPosition((await core.top(channel)).epoch, position.offset)
+        result = await core.history(channel, since=position)
         if not result.recovered:
             raise CommandError(ErrorCode.UNRECOVERABLE_POSITION)
         pubs = list(result.publications)

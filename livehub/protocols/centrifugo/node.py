@@ -28,7 +28,8 @@ from typing import Any
 
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.hub import Hub
-from livehub.core.presence import ClientInfo, PresenceManager
+from livehub.core.node import Node
+from livehub.core.presence import ClientInfo
 from livehub.errors import LivehubError
 from livehub.protocols.centrifugo import control, protocol
 from livehub.protocols.centrifugo.auth import TokenVerifier
@@ -52,12 +53,12 @@ SURVEY_TIMEOUT = 2.0
 class CentrifugoNode:
     """Sessions of this node and the cluster-wide operations that reach them."""
 
-    def __init__(self, ctx: ServerContext, settings: CentrifugoSettings,
-                 presence: PresenceManager) -> None:
+    def __init__(self, ctx: ServerContext, settings: CentrifugoSettings) -> None:
         self.ctx = ctx
+        self.core: Node = ctx.node
+        """The core node: publish, history, presence, join/leave and control go through it."""
         self.hub: Hub = ctx.hub
         self.settings = settings
-        self.presence = presence
         self.verifier = TokenVerifier(settings)
         self.handlers = HANDLERS
         self.connect = connect
@@ -77,8 +78,8 @@ class CentrifugoNode:
         self._listeners: dict[str, dict[ChannelSub, None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.TimerHandle | None = None
-        self.hub.join_leave_listeners.append(self)
-        self.hub.control_listeners.append(self.on_control)
+        self.core.add_join_leave_listener(self)
+        self.core.add_control_listener(self.on_control)
         if settings.client_ping_interval > 0:
             self._ticker = asyncio.get_running_loop().call_later(
                 settings.client_ping_interval, self._tick)
@@ -164,7 +165,7 @@ class CentrifugoNode:
 
     async def _publish_heartbeat(self) -> None:
         try:
-            await self.hub.broker.publish_control(control.encode("node", **self.info()))
+            await self.core.publish_control(control.encode("node", **self.info()))
         except LivehubError as exc:  # the broker is down: the next beat tries again
             log.debug("node heartbeat not sent: %s", exc.message)
 
@@ -216,7 +217,7 @@ class CentrifugoNode:
         done = asyncio.Event()
         self._surveys[survey_id] = (answers, asked, done)
         try:
-            await self.hub.broker.publish_control(control.encode(
+            await self.core.publish_control(control.encode(
                 "survey", id=survey_id, origin=self.node_id, op="channels",
                 pattern=pattern or None))
             try:
@@ -242,7 +243,7 @@ class CentrifugoNode:
             log.debug("unknown survey %r", fields.get("op"))
             return
         pattern = fields.get("pattern")
-        self.spawn(self.hub.broker.publish_control(control.encode(
+        self.spawn(self.core.publish_control(control.encode(
             "survey_reply", id=str(fields.get("id")), to=origin, origin=self.node_id,
             channels=self.local_channels(pattern if isinstance(pattern, str) else None))))
 

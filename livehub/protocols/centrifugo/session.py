@@ -276,8 +276,8 @@ class Session:
         self.transport.write(self.transport.ping_frame)
         for sub in self.subs.values():
             if sub.options_presence and sub.held is None:
-                self.node.spawn(self.node.presence.add(sub.channel, sub.client_info,
-                                                       ttl=self.node.settings.presence_ttl))
+                self.node.spawn(self.node.core.add_presence(
+                    sub.channel, sub.client_info, ttl=self.node.settings.presence_ttl))
 
     def close(self, info: DisconnectInfo) -> None:
         """Close with a disconnect code (idempotent)."""
@@ -308,12 +308,12 @@ class Session:
             del self.subs[sub.channel]
         node = self.node
         if sub.hub_sub is not None:
-            node.hub.unsubscribe(sub.hub_sub)
+            node.core.unsubscribe(sub.hub_sub)
         node.untrack(sub)
         if sub.held is not None:
             return  # never announced: no presence, no join yet
         info = sub.client_info
         if sub.options_presence:
-            node.spawn(node.presence.remove(sub.channel, self.client))
+            node.spawn(node.core.remove_presence(sub.channel, self.client))
         if sub.join_leave:
-            node.spawn(node.hub.broker.publish_leave(sub.channel, info))
+            node.spawn(node.core.publish_leave(sub.channel, info))

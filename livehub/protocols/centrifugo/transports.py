@@ -258,7 +258,7 @@ async def emulation_endpoint(node: CentrifugoNode, ctx: ServerContext, request: 
     if not isinstance(data, str | list | dict):
         raise BadRequest("data must hold the commands")
     node_id = body.get("node")
-    await node.hub.broker.publish_control(control.encode(
+    await node.core.publish_control(control.encode(
         "emulation", node=node_id if isinstance(node_id, str) else None, session=session,
         data=data))
     return Response(204, content_type="text/plain")

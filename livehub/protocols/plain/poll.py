@@ -21,7 +21,7 @@ from livehub.protocols.plain.variants import json_variant
 from livehub.transports.context import ServerContext
 from livehub.transports.framing import identity
 from livehub.transports.http import HttpConnection, Request, Response
-from livehub.wire.cursor import CursorCodec, StreamPosition
+from livehub.wire.cursor import CursorCodec
 
 
 class _Collector:
@@ -65,24 +65,20 @@ async def poll_endpoint(ctx: ServerContext, request: Request,
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "cursor", "since")
     timeout = _timeout(ctx, request)
-    hub = ctx.hub
+    node = ctx.node
     if since is None:
-        positions: dict[str, StreamPosition] = {}
-        for name in channels:
-            result = await hub.broker.history(name, options=hub.namespaces.options(name),
-                                              limit=0)
-            positions[name] = result.top
+        positions = {name: await node.top(name) for name in channels}
         return _reply([], CursorCodec(channels).encode(positions), [])
     waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     collector = _Collector(waiter)
-    sub = await hub.subscribe(collector, json_variant(channels, identity, "plain"), channels,
+    sub = await node.subscribe(collector, json_variant(channels, identity, "plain"), channels,
                               since=since)
     try:
         if not _has_news(collector.lines) and timeout > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(waiter), timeout)
     finally:
-        hub.unsubscribe(sub)
+        node.unsubscribe(sub)
     messages: list[object] = []
     resets: list[str] = []
     cursor = CursorCodec(channels).encode(sub.positions)

@@ -33,7 +33,7 @@ def stream_channels(ctx: ServerContext, request: Request) -> list[str]:
     if len(channels) > ctx.settings.max_channels:
         raise BadRequest(f"at most {ctx.settings.max_channels} channels per stream")
     for name in channels:
-        ctx.hub.namespaces.options(name)
+        ctx.node.options(name)
     return channels
 
 
@@ -75,7 +75,7 @@ async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
     conn.write(head_bytes(200, headers) + preamble)
     conn.begin_catch_up()
     try:
-        conn.subscription = await ctx.hub.subscribe(conn, variant, channels, since=since)
+        conn.subscription = await ctx.node.subscribe(conn, variant, channels, since=since)
     except LivehubError as exc:
         log.warning("stream subscribe failed: %s", exc.message)
         conn.close(Disconnect.SERVER_ERROR)
@@ -83,7 +83,7 @@ async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
     finally:
         conn.end_catch_up()
     if conn.closed:
-        ctx.hub.unsubscribe(conn.subscription)
+        ctx.node.unsubscribe(conn.subscription)
 
 
 async def sse_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:

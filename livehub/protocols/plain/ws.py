@@ -61,13 +61,13 @@ class ChannelConnection(WebSocketConnection):
                              f"publications per second (burst {limits.client_publish_burst})")
             return
         try:
-            self._ctx.hub.publish_nowait(self.channel, data, kind, options=self.options)
+            self._ctx.node.publish_nowait(self.channel, data, kind, options=self.options)
         except LivehubError as exc:
             self._send_close(exc.close_code, exc.message)
 
     def on_closed(self) -> None:
         if self.subscription is not None:
-            self._ctx.hub.unsubscribe(self.subscription)
+            self._ctx.node.unsubscribe(self.subscription)
 
 
 def _handshake(ctx: ServerContext, request: Request) -> Handshake:
@@ -88,7 +88,7 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
     if len(channels) != 1:
         raise BadRequest("exactly one channel parameter is required")
     channel = channels[0]
-    options = ctx.hub.namespaces.options(channel)
+    options = ctx.node.options(channel)
     fmt = request.arg("format", "raw")
     if fmt not in ("raw", "json"):
         raise BadRequest("format must be raw or json")
@@ -107,7 +107,7 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
         variant = raw_ws_variant(key, conn.frame_text, conn.frame_binary)
     conn.begin_catch_up()
     try:
-        sub = await ctx.hub.subscribe(conn, variant, [channel], since=since)
+        sub = await ctx.node.subscribe(conn, variant, [channel], since=since)
     except LivehubError as exc:
         conn.close(DisconnectInfo(exc.close_code, exc.message))
         conn.release_input()  # to read the peer's answering Close
@@ -116,7 +116,7 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
         conn.end_catch_up()
     conn.subscription = sub
     if conn.closed:
-        ctx.hub.unsubscribe(sub)
+        ctx.node.unsubscribe(sub)
     elif sub.reset_channels and fmt == "raw":
         conn.close(DisconnectInfo(Disconnect.INSUFFICIENT_STATE.code,
                                   "cannot resume: history does not cover the gap"))

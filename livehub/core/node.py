@@ -1,0 +1,214 @@
+"""The Node: the one face of the core that protocols use (publish, history, presence, subscribe).
+
+Protocols never touch the broker or the presence store; they ask the node.  The node owns the
+``Hub`` (local subscribers and fan-out), the ``Broker`` (storage, positions, delivery between
+nodes) and the ``PresenceManager``, and states what every operation guarantees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from livehub.core.broker import Broker, HistoryResult, ImmediatePublisher
+from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.hub import Hub, JoinLeaveListener, Subscriber, Subscription, Variant
+from livehub.core.limits import Limits
+from livehub.core.presence import ClientInfo, MemoryPresence, PresenceManager, PresenceStats
+from livehub.core.recovery import ResumeBudget
+from livehub.errors import LivehubError
+from livehub.wire.cursor import StreamPosition
+from livehub.wire.payload import PayloadKind
+from livehub.wire.validation import check_text
+
+log = logging.getLogger(__name__)
+
+
+class Node:
+    """Publish, read history, subscribe, presence, join/leave and control, for one process.
+
+    Guarantees (the same with the memory and the Redis broker; contract suite in
+    ``tests/core/test_node_contract.py``):
+
+    * **One delivery path.**  ``publish`` stores and positions a publication atomically
+      (``Broker.publish``) and every node's hub fans it out from the broker, this one
+      included; what ``publish`` returns is the publication's position.
+    * **Order.**  ``publish_nowait`` calls of one caller are published in call order.
+    * **Lossless subscribe.**  A subscription returned by ``subscribe`` receives every
+      publication of its channels stored after the position it was given (``since``), or
+      after the moment it subscribed, exactly once and in offset order per channel; when
+      that is impossible (history evicted or expired, a new epoch, a replay beyond the
+      ``ResumeBudget``) it is told with a reset notice, never silently skipped.  Releasing a
+      channel never takes away the broker subscription of a newer subscriber.
+    * **Errors.**  Operations raise only ``LivehubError`` subclasses for refusals and
+      broker failures (``Unavailable`` when the broker cannot serve now, ``ServerError``
+      when it refused or returned something undecodable): callers answer with their codes.
+    * **Validation.**  Channel names and namespaces are checked before anything is stored
+      or registered (``BadChannel``, ``UnknownNamespace``); every publication, from every
+      protocol, is validated once before it is stored (``check_publication``): it is valid,
+      stored and delivered to everyone, or refused and stored nowhere.
+    """
+
+    def __init__(self, broker: Broker, namespaces: Namespaces, *,
+                 presence: PresenceManager | None = None, limits: Limits | None = None,
+                 release_delay: float = 1.0) -> None:
+        self.namespaces = namespaces
+        self.limits = limits if limits is not None else Limits()
+        self.presence: PresenceManager = presence if presence is not None else MemoryPresence()
+        self.hub = Hub(broker, namespaces, release_delay=release_delay, limits=self.limits)
+        self._rules = self.limits.publication_rules
+        self._broker = broker
+        self._publish_now = broker.publish_now if isinstance(broker, ImmediatePublisher) else None
+        self._tasks: set[asyncio.Task[StreamPosition]] = set()
+
+    @property
+    def broker(self) -> Broker:
+        """The broker (for the composition root and tests; protocols use the methods)."""
+        return self._broker
+
+    @property
+    def resume(self) -> ResumeBudget:
+        return self.hub.resume
+
+    def options(self, channel: str) -> ChannelOptions:
+        """The options of ``channel``'s namespace (raises ``BadChannel``/``UnknownNamespace``)."""
+        return self.namespaces.options(channel)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect the broker; from now on publications reach the hub."""
+        await self._broker.start(self.hub)
+
+    async def close(self) -> None:
+        await self._broker.close()
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def check_publication(self, channel: str, data: bytes, kind: PayloadKind, *,
+                          event: str | None = None, info: ClientInfo | None = None
+                          ) -> ChannelOptions:
+        """The one validation boundary: every publication, from every protocol, passes here
+        once before it is stored (``livehub.wire.validation``); return the channel's options.
+
+        Raises ``BadChannel``/``UnknownNamespace``, ``PayloadTooLarge`` or ``BadRequest``.
+        """
+        options = self.namespaces.options(channel)
+        self._check(data, kind, event, info)
+        return options
+
+    def _check(self, data: bytes, kind: PayloadKind, event: str | None,
+               info: ClientInfo | None) -> None:
+        self._rules.check(data, kind, event)
+        if info is not None:
+            check_text(info.user, "user")
+            check_text(info.client, "client")
+
+    async def publish(self, channel: str, data: bytes, kind: PayloadKind, *,
+                      event: str | None = None, info: ClientInfo | None = None
+                      ) -> StreamPosition:
+        """Validate, then store, position and deliver a publication; its position."""
+        options = self.check_publication(channel, data, kind, event=event, info=info)
+        return await self._broker.publish(channel, data, kind, options=options, event=event,
+                                          info=info)
+
+    async def broadcast(self, channels: Sequence[str], data: bytes, kind: PayloadKind, *,
+                        event: str | None = None
+                        ) -> list[StreamPosition | LivehubError]:
+        """Validate once, then publish to every channel; a channel's position or its error
+        (bad name, broker unavailable).  Raises for a publication that is refused."""
+        self._check(data, kind, event, None)
+
+        async def one(channel: str) -> StreamPosition | LivehubError:
+            try:
+                options = self.namespaces.options(channel)
+                return await self._broker.publish(channel, data, kind, options=options,
+                                                  event=event)
+            except LivehubError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(channel) for channel in channels)))
+
+    def publish_nowait(self, channel: str, data: bytes, kind: PayloadKind, *,
+                       options: ChannelOptions, event: str | None = None,
+                       info: ClientInfo | None = None) -> None:
+        """Validate, then publish without awaiting (messages from clients, in the order
+        received); raises like ``check_publication``.
+
+        With an ``ImmediatePublisher`` broker this completes before returning; otherwise a
+        task carries it and a failure is logged.
+        """
+        self._check(data, kind, event, info)
+        if self._publish_now is not None:
+            self._publish_now(channel, data, kind, options=options, event=event, info=info)
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._broker.publish(channel, data, kind, options=options, event=event, info=info))
+        self._tasks.add(task)
+        task.add_done_callback(self._publish_done)
+
+    def _publish_done(self, task: asyncio.Task[StreamPosition]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("client publication failed: %s", task.exception())
+
+    # -- history -----------------------------------------------------------------------------
+
+    async def history(self, channel: str, *, since: StreamPosition | None = None,
+                      limit: int | None = None) -> HistoryResult:
+        """Publications after ``since`` (all retained if None, none if ``limit`` is 0)."""
+        options = self.namespaces.options(channel)
+        return await self._broker.history(channel, options=options, since=since, limit=limit)
+
+    async def top(self, channel: str) -> StreamPosition:
+        """The position of the newest publication of ``channel`` (offset 0: none yet)."""
+        return (await self.history(channel, limit=0)).top
+
+    async def remove_history(self, channel: str) -> None:
+        """Drop the retained publications of ``channel`` (positions continue)."""
+        self.namespaces.options(channel)
+        await self._broker.remove_history(channel)
+
+    # -- subscribing -------------------------------------------------------------------------
+
+    async def subscribe(self, subscriber: Subscriber, variant: Variant, channels: Sequence[str],
+                        *, since: Mapping[str, StreamPosition] | None = None) -> Subscription:
+        """Subscribe, replay what was missed after ``since``, then follow live traffic."""
+        return await self.hub.subscribe(subscriber, variant, channels, since=since)
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Remove a subscription (idempotent)."""
+        self.hub.unsubscribe(sub)
+
+    # -- presence, join/leave, control -------------------------------------------------------
+
+    async def add_presence(self, channel: str, info: ClientInfo, *, ttl: float) -> None:
+        await self.presence.add(channel, info, ttl=ttl)
+
+    async def remove_presence(self, channel: str, client: str) -> None:
+        await self.presence.remove(channel, client)
+
+    async def presence_of(self, channel: str) -> dict[str, ClientInfo]:
+        """Live presence entries of ``channel`` by client id."""
+        return await self.presence.presence(channel)
+
+    async def presence_stats(self, channel: str) -> PresenceStats:
+        return await self.presence.stats(channel)
+
+    async def publish_join(self, channel: str, info: ClientInfo) -> None:
+        """Tell every node's join/leave listeners that ``info`` joined ``channel``."""
+        await self._broker.publish_join(channel, info)
+
+    async def publish_leave(self, channel: str, info: ClientInfo) -> None:
+        await self._broker.publish_leave(channel, info)
+
+    async def publish_control(self, data: bytes) -> None:
+        """Deliver a control message to every node's control listeners, this one included."""
+        await self._broker.publish_control(data)
+
+    def add_join_leave_listener(self, listener: JoinLeaveListener) -> None:
+        self.hub.join_leave_listeners.append(listener)
+
+    def add_control_listener(self, listener: Callable[[bytes], None]) -> None:
+        self.hub.control_listeners.append(listener)
