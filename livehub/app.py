@@ -24,12 +24,14 @@ from livehub.protocols.plain import pages
 from livehub.protocols.plain.poll import poll_endpoint
 from livehub.protocols.plain.streams import sse_endpoint, stream_endpoint
 from livehub.protocols.plain.ws import channel_endpoint, echo_endpoint
+from livehub.transports.admission import Admission, ConnectionLimits
 from livehub.transports.context import ServerContext, ServerSettings
 from livehub.transports.http import Handler, HttpConnection, HttpLimits, Request, Response
-from livehub.transports.routing import Endpoint
+from livehub.transports.routing import Endpoint, Precheck
 from livehub.wire.payload import PayloadKind
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(eq=False)
 class App:
@@ -37,6 +39,8 @@ class App:
 
     ctx: ServerContext
     routes: dict[str, tuple[frozenset[str], Endpoint]] = field(default_factory=dict)
+    prechecks: dict[str, Precheck] = field(default_factory=dict)
+    admission: Admission | None = None
     _server: asyncio.AbstractServer | None = None
     _http: set[HttpConnection] = field(default_factory=set)
     """HTTP connections not (yet) taken over, so that ``stop`` can close idle keep-alives."""
@@ -61,8 +65,11 @@ class App:
             app.route(path, get, pages.page_endpoint)
         return app
 
-    def route(self, path: str, methods: frozenset[str], endpoint: Endpoint) -> None:
+    def route(self, path: str, methods: frozenset[str], endpoint: Endpoint, *,
+              precheck: Precheck | None = None) -> None:
         self.routes[path] = (methods, endpoint)
+        if precheck is not None:
+            self.prechecks[path] = precheck
 
     def find(self, request: Request) -> Handler:
         if request.method == "OPTIONS":
@@ -75,6 +82,14 @@ class App:
             raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}",
                                    allow=", ".join(sorted(methods)))
         return partial(endpoint, self.ctx)
+
+    def precheck(self, request: Request) -> None:
+        """Judge a request from its head (route, method, the route's precheck): what a
+        client that sent ``Expect: 100-continue`` learns before it sends the body."""
+        self.find(request)
+        check = self.prechecks.get(request.path)
+        if check is not None:
+            check(self.ctx, request)
 
     # -- CORS ----------------------------------------------------------------------------------
 
@@ -111,10 +126,17 @@ class App:
         await self.ctx.node.start()
         limits = HttpLimits(max_body=settings.max_body, head_timeout=settings.head_timeout,
                             keepalive_timeout=settings.keepalive_timeout)
+        self.admission = admission = Admission(ConnectionLimits(
+            max_connections=settings.max_connections,
+            max_connections_per_ip=settings.max_connections_per_ip,
+            trusted_proxies=settings.trusted_proxies))
+        log.debug("connection budgets: %d in total, %s per client address",
+                  admission.max_total, admission.max_per_ip or "no limit")
 
         def factory() -> HttpConnection:
             conn = HttpConnection(self.find, limits=limits, extra_headers=self.cors_headers,
-                                  on_done=self._http.discard)
+                                  on_done=self._http.discard, precheck=self.precheck,
+                                  admission=admission)
             self._http.add(conn)
             return conn
 
@@ -175,6 +197,8 @@ class App:
             now = loop.time()
             for conn in list(self.ctx.connections):
                 conn.heartbeat(now)
+            if self.admission is not None:
+                self.admission.sweep()
 
     async def _clock(self) -> None:
         """The built-in ``clock`` channel: the ISO time, once a second."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import socket
@@ -13,8 +14,11 @@ from livehub.backend import build as build_backend
 from livehub.config import Config, describe
 from livehub.core.node import Node
 from livehub.errors import ConfigError
+from livehub.ratelog import RateLimitedLog
 
 log = logging.getLogger("livehub")
+ratelog = RateLimitedLog(log, lines=1)
+"""One line per kind of refusal per period, then a count of the suppressed ones."""
 
 
 def build_app(config: Config) -> App:
@@ -24,6 +28,7 @@ def build_app(config: Config) -> App:
 
 
 async def serve(config: Config, sock: socket.socket | None = None) -> None:
+    log_accept_failures(asyncio.get_running_loop())
     app = build_app(config)
     await app.start(sock)
     for line in describe(config):
@@ -39,6 +44,26 @@ async def serve(config: Config, sock: socket.socket | None = None) -> None:
     await stop.wait()
     log.info("shutting down: closing connections")
     await app.stop()
+
+
+def log_accept_failures(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncio's loop reports ``accept()`` failing for lack of descriptors (EMFILE, ulimit
+    -n) to the loop's exception handler, once per failure: log it as one rate-limited line.
+    (uvloop drops such connections inside libuv without telling; ``Admission`` warns from the
+    descriptor numbers instead.)"""
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            ratelog.warning("emfile", "cannot accept connections: %s (raise ulimit -n or "
+                            "lower max_connections)", exc.strerror)
+        elif previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 def _run(coro_config: Config, sock: socket.socket | None = None) -> None:

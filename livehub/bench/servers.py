@@ -32,6 +32,7 @@ api_key = "{LIVEHUB_API_KEY}"
 insecure_api = true
 echo = true
 clock = false
+max_connections_per_ip = 0   # every load client connects from 127.0.0.1
 
 [limits]
 # The lab's publishers send as fast as the server holds: no per-connection publication rate.

@@ -39,7 +39,16 @@ class ServerSettings:
     head_timeout: float = 10.0
     """Seconds a client has to send a complete request head (408 after)."""
     keepalive_timeout: float = 75.0
-    """Seconds an idle keep-alive HTTP connection is kept open."""
+    """Seconds an idle keep-alive HTTP connection is kept open (and a client that stopped
+    reading our answers is dropped after)."""
+    max_connections: int = 0
+    """Open client connections in total, long-lived ones included (503 beyond); 0: derived
+    from ``ulimit -n`` (the soft limit minus 100)."""
+    max_connections_per_ip: int = 1000
+    """Open connections per client address (429 beyond); 0: no per-address limit."""
+    trusted_proxies: Sequence[str] = ()
+    """Proxy addresses or networks (``10.0.0.0/8``) whose ``Forwarded`` / ``X-Forwarded-For``
+    headers name the client; from any other peer those headers are ignored."""
     echo: bool = True
     clock: bool = True
     clock_channel: str = "clock"

@@ -1,4 +1,4 @@
-"""HTTP/1.1 server connection on httptools: parsing, limits, keep-alive, routing, takeover.
+"""HTTP/1.1 server connection on httptools: parsing, limits, keep-alive, flow control, takeover.
 
 One ``HttpConnection`` per accepted socket.  Requests are parsed by httptools (llhttp) and
 answered in order (pipelined requests wait their turn).  A handler returns a ``Response``, or
@@ -6,28 +6,57 @@ answered in order (pipelined requests wait their turn).  A handler returns a ``R
 case the socket now belongs to another protocol object and this one is dropped, so an idle
 long-lived connection does not keep a parser, a task or request buffers.
 
-Limits (each answered with a status and the connection closed): request line and headers over
-``max_head`` bytes (431), URL over ``max_url`` (414), body over ``max_body`` (413), a head not
-complete within ``head_timeout`` seconds (408), malformed HTTP (400).
+Refusals (each answered with a fixed message and the connection closed, after the answers
+owed to earlier pipelined requests): request line and headers over ``max_head`` bytes (431),
+URL over ``max_url`` (414), body over ``max_body`` (413), a head not complete within
+``head_timeout`` seconds (408), malformed HTTP (400), an HTTP/1.1 request without ``Host`` or
+with two (400, RFC 9112 §3.2), HTTP/1.0 with ``Transfer-Encoding`` (400, RFC 9112 §6.1), a
+version other than 1.0 and 1.1 (505; 0.9-style request lines 400), connection budgets (429 /
+503, ``livehub.transports.admission``).
+
+Flow control: when the transport's write buffer passes its high-water mark
+(``pause_writing``), the connection stops reading and stops answering queued requests until it
+drains below the low-water mark (``resume_writing``); a peer that never reads is dropped after
+``keepalive_timeout``.  So a client pipelining requests without reading costs at most one
+read's worth of parsed requests plus the transport's high-water mark.
+
+``Expect: 100-continue`` (RFC 9110 §10.1.1): once the head is known to be acceptable (size,
+route, method and the route's ``precheck``, e.g. the API key) the server sends ``100 Continue``
+and then reads the body; otherwise it answers with the final status at once and closes.
+
+An upgrade request stops the parser: every byte after it, in the same read or later, is kept
+for the protocol that ``take_over`` installs (a WebSocket's first frame may arrive with the
+handshake).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import NoReturn, TypeVar
 from urllib.parse import parse_qs, unquote
 
 import httptools
 
-from livehub.errors import LivehubError
+from livehub.codes import ErrorCode
+from livehub.errors import LivehubError, MethodNotAllowed
 from livehub.ratelog import RateLimitedLog
-from livehub.wire import validation
+from livehub.transports.admission import Admission
+from livehub.transports.messages import (
+    CONTINUE,
+    Request,
+    Response,
+    error_response,
+    head_bytes,
+    parser_refusal,
+    refusal,
+)
+
+__all__ = ["Handler", "HttpConnection", "HttpLimits", "Request", "Response", "Router",
+           "error_response", "head_bytes"]
 
 log = logging.getLogger(__name__)
 rlog = RateLimitedLog(log)
@@ -37,54 +66,12 @@ P = TypeVar("P", bound=asyncio.BaseProtocol)
 LINGER = 2.0
 """Seconds a rejected connection is drained before it is closed."""
 
-
-@dataclass(slots=True)
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes = b""
-    keep_alive: bool = True
-    upgrade: bool = False
-    client: str = ""
-
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else default
-
-    def args(self, name: str) -> list[str]:
-        return self.query.get(name, [])
-
-    def json(self, *, max_depth: int = validation.MAX_DEPTH) -> object:
-        """The body as strict JSON (``livehub.wire.validation``); ``BadRequest`` if not."""
-        return validation.loads(self.body, max_depth=max_depth)
-
-
-@dataclass(slots=True)
-class Response:
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "text/plain; charset=utf-8"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-    @classmethod
-    def json(cls, value: object, status: int = 200) -> Response:
-        return cls(status, json.dumps(value, separators=(",", ":")).encode(), "application/json")
-
-
-def error_response(exc: LivehubError) -> Response:
-    resp = Response.json({"error": {"code": exc.error_code, "message": exc.message}},
-                         exc.http_status)
-    for name, value in getattr(exc, "headers", ()):
-        resp.headers.append((name.decode("latin-1") if isinstance(name, bytes) else name,
-                             value.decode("latin-1") if isinstance(value, bytes) else value))
-    return resp
-
-
 Handler = Callable[[Request, "HttpConnection"], Awaitable[Response | None]]
 Router = Callable[[Request], Handler]
 """Finds the handler of a request (raising ``LivehubError`` for 404/405)."""
+Precheck = Callable[[Request], None]
+"""Judges a request from its head alone (route, method, credentials), raising
+``LivehubError``; run before ``100 Continue`` is sent."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,15 +84,8 @@ class HttpLimits:
     max_pipelined: int = 32
 
 
-def head_bytes(status: int, headers: list[tuple[str, str]]) -> bytes:
-    """Status line and headers of an HTTP/1.1 response, ending with the empty line."""
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = "Unknown"
-    lines = [f"HTTP/1.1 {status} {reason}"]
-    lines.extend(f"{k}: {v}" for k, v in headers)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+class _Refused(Exception):
+    """Raised inside a parser callback to stop parsing; ``HttpConnection._fail`` says why."""
 
 
 class HttpConnection(asyncio.Protocol):
@@ -113,12 +93,25 @@ class HttpConnection(asyncio.Protocol):
 
     def __init__(self, router: Router, *, limits: HttpLimits,
                  extra_headers: Callable[[Request], list[tuple[str, str]]] | None = None,
-                 on_done: Callable[[HttpConnection], None] | None = None) -> None:
+                 on_done: Callable[[HttpConnection], None] | None = None,
+                 precheck: Precheck | None = None,
+                 admission: Admission | None = None) -> None:
         self._router = router
         self._limits = limits
         self._extra_headers = extra_headers
         self._on_done = on_done
         """Called once when the connection is lost or taken over (the server's registry)."""
+        self._precheck = precheck
+        self._admission = admission
+        self._leased = False
+        """This socket holds leases of ``admission``; ``_charged`` is its client address."""
+        self._charged: str | None = None
+        self._proxied = False
+        """The peer is a trusted proxy: each request names its client."""
+        self._refusal: Response | None = None
+        """Over a connection budget: the answer to the first request."""
+        self._peer = ""
+        self._client = ""
         self._stopping = False
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
@@ -127,7 +120,16 @@ class HttpConnection(asyncio.Protocol):
         self._closing = False
         self._taken_over = False
         self._timer: asyncio.TimerHandle | None = None
-        self._fail: tuple[int, str] | None = None
+        self._fail: Response | None = None
+        self._deferred: Response | None = None
+        """A refusal that waits for the answers owed to earlier pipelined requests."""
+        self._request: Request | None = None
+        """The request being parsed (known from its head on)."""
+        self._current: Request | None = None
+        """The request being answered."""
+        self._on_lost: Callable[[], None] | None = None
+        self._write_paused = False
+        self._continue_owed = False
         self._upgrade_tail = b""
         self._upgraded = False
         """An upgrade request was parsed: later bytes belong to the protocol it asks for
@@ -138,13 +140,37 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self._peer = peer[0]
+            self._client = f"{peer[0]}:{peer[1]}"
         self._arm_timer(self._limits.head_timeout)
+        admission = self._admission
+        if admission is not None:
+            self._proxied = admission.trusted(self._peer)
+            sock = transport.get_extra_info("socket")
+            refused = admission.admit(None if self._proxied else self._peer,
+                                      sock.fileno() if sock is not None else -1)
+            if refused is not None:
+                # answered once the request head is in: an answer before the request races
+                # with clients still sending it (and a WebSocket client then sees no status)
+                self._refusal = refused
+                self._arm_timer(LINGER)
+                return
+            self._leased = True
+            self._charged = None if self._proxied else self._peer
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._leased and self._admission is not None:
+            self._leased = False
+            self._admission.release(self._charged)
+        if self._on_lost is not None:
+            on_lost, self._on_lost = self._on_lost, None
+            on_lost()
         self._done()
 
     def _done(self) -> None:
@@ -152,8 +178,21 @@ class HttpConnection(asyncio.Protocol):
             on_done, self._on_done = self._on_done, None
             on_done(self)
 
+    def pause_writing(self) -> None:
+        """The transport's buffer is above its high-water mark: stop reading and answering."""
+        self._write_paused = True
+        if self.transport is not None and not self._closing:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._closing or self.transport is None:
+            return
+        self._update_reading()
+        self._maybe_start()
+
     def data_received(self, data: bytes) -> None:
-        if self._closing or self._taken_over:
+        if self._closing or self._taken_over or self._deferred is not None:
             return
         if self._upgraded:
             self._upgrade_tail += data
@@ -164,11 +203,9 @@ class HttpConnection(asyncio.Protocol):
             self._upgrade_tail = data[exc.args[0]:] if exc.args else b""
             self._maybe_start()
         except httptools.HttpParserCallbackError:
-            if self._fail is None:
-                self._fail = (400, "bad request")
-            self._reject(*self._fail)
+            self._reject(self._fail or refusal(400, "malformed HTTP request"))
         except httptools.HttpParserError as exc:
-            self._reject(400, f"malformed HTTP request: {exc}")
+            self._reject(parser_refusal(exc))
 
     # -- httptools callbacks -------------------------------------------------------------------
 
@@ -179,7 +216,13 @@ class HttpConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._fail = None
+        self._request = None
         self._upgrade_tail = b""
+
+    def _refuse(self, response: Response) -> NoReturn:
+        """Stop parsing from inside a callback; ``data_received`` answers ``response``."""
+        self._fail = response
+        raise _Refused
 
     def on_message_begin(self) -> None:
         self._reset_message()
@@ -190,54 +233,110 @@ class HttpConnection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self._url += url
         if len(self._url) > self._limits.max_url:
-            self._fail = (414, "URL too long")
-            raise ValueError("url too long")
+            self._refuse(refusal(414, f"URL longer than {self._limits.max_url} bytes",
+                                 code=ErrorCode.LIMIT_EXCEEDED))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4
         if self._head_size > self._limits.max_head:
-            self._fail = (431, "request headers too large")
-            raise ValueError("headers too large")
+            self._refuse(refusal(431, f"request head larger than {self._limits.max_head} "
+                                 "bytes", code=ErrorCode.LIMIT_EXCEEDED))
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        for name, value in self._headers:
-            if name.lower() == b"content-length":
-                try:
-                    size = int(value)
-                except ValueError:
-                    size = 0
-                if size > self._limits.max_body:
-                    self._fail = (413, f"body larger than {self._limits.max_body} bytes")
-                    raise ValueError("body too large")
-
-    def on_body(self, body: bytes) -> None:
-        self._body_size += len(body)
-        if self._body_size > self._limits.max_body:
-            self._fail = (413, f"body larger than {self._limits.max_body} bytes")
-            raise ValueError("body too large")
-        self._body.append(body)
-
-    def on_message_complete(self) -> None:
+        if self._refusal is not None:
+            self._refuse(self._refusal)
         parser = self._parser
+        version = parser.get_http_version()
+        if version not in {"1.1", "1.0"}:
+            if version.startswith("0."):
+                self._refuse(refusal(400, "HTTP/0.9 request lines are not supported: "
+                                     "send HTTP/1.1 (RFC 9112 §3)"))
+            self._refuse(refusal(505, f"HTTP/{version} is not supported here: use HTTP/1.1"))
         headers: dict[str, str] = {}
         for raw_name, raw_value in self._headers:
             name = raw_name.decode("latin-1").lower()
             value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            if name in headers:
+                if name == "host":
+                    self._refuse(refusal(400, "more than one Host header (RFC 9112 §3.2)"))
+                headers[name] = f"{headers[name]}, {value}"
+            else:
+                headers[name] = value
+        if version == "1.1":
+            if "host" not in headers:
+                self._refuse(refusal(400, "HTTP/1.1 request without a Host header "
+                                     "(RFC 9112 §3.2)"))
+        elif "transfer-encoding" in headers:
+            self._refuse(refusal(400, "Transfer-Encoding in an HTTP/1.0 request is refused "
+                                 "(RFC 9112 §6.1)"))
+        length = headers.get("content-length")
+        if length is not None and int(length) > self._limits.max_body:
+            self._refuse(refusal(413, f"body larger than {self._limits.max_body} bytes",
+                                 code=ErrorCode.LIMIT_EXCEEDED))
         try:
             url = httptools.parse_url(self._url)
         except httptools.HttpParserInvalidURLError:
-            self._fail = (400, "malformed URL")
-            raise ValueError("bad url") from None
+            self._refuse(refusal(400, "malformed request target"))
         path = unquote(url.path.decode("latin-1")) if url.path else "/"
         query = parse_qs(url.query.decode("latin-1"), keep_blank_values=True) if url.query else {}
-        peer = self.transport.get_extra_info("peername") if self.transport else None
-        request = Request(
+        client = self._client
+        if self._proxied:
+            client = self._forwarded_client(headers)
+        self._request = request = Request(
             method=parser.get_method().decode(), path=path, query=query, headers=headers,
-            body=b"".join(self._body), keep_alive=parser.should_keep_alive(),
-            upgrade=parser.should_upgrade(),
-            client=f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "")
+            keep_alive=parser.should_keep_alive(), upgrade=parser.should_upgrade(),
+            client=client, version=version)
+        expect = headers.get("expect")
+        if expect is not None and version == "1.1":
+            self._expect(request, expect, length)
+
+    def _forwarded_client(self, headers: dict[str, str]) -> str:
+        """The client a trusted proxy names; charged to that address's budget."""
+        admission = self._admission
+        assert admission is not None
+        client = admission.client_of(self._peer, headers)
+        if client == self._peer:
+            return self._client  # the proxy's own request
+        if client != self._charged:
+            refused = admission.charge(client)
+            if refused is not None:
+                self._refuse(refused)
+            if self._charged is not None:
+                admission.discharge(self._charged)
+            self._charged = client
+        return client
+
+    def _expect(self, request: Request, expect: str, length: str | None) -> None:
+        """``Expect`` (RFC 9110 §10.1.1): judge the head, then ask for the body."""
+        if expect.strip().lower() != "100-continue":
+            self._refuse(refusal(417, "only Expect: 100-continue is supported"))
+        if length == "0" or (length is None and "transfer-encoding" not in request.headers):
+            return  # no body to wait for
+        if self._precheck is not None:
+            try:
+                self._precheck(request)
+            except LivehubError as exc:
+                self._refuse(error_response(exc))
+        if self._busy or self._queue:
+            self._continue_owed = True  # after the answers to the requests before it
+        elif self.transport is not None:
+            self.transport.write(CONTINUE)
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self._limits.max_body:
+            self._refuse(refusal(413, f"body larger than {self._limits.max_body} bytes",
+                                 code=ErrorCode.LIMIT_EXCEEDED))
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        request = self._request
+        if request is None:  # no head callback: cannot happen with llhttp
+            self._refuse(refusal(400, "malformed HTTP request"))
+        self._request = None
+        if self._body:
+            request.body = b"".join(self._body)
         self._queue.append(request)
         if request.upgrade:
             # stop reading until the handler takes over (or answers and closes): what
@@ -245,12 +344,22 @@ class HttpConnection(asyncio.Protocol):
             self._upgraded = True
             if self.transport is not None:
                 self.transport.pause_reading()
-        elif len(self._queue) > self._limits.max_pipelined and self.transport is not None:
+            return
+        if len(self._queue) > self._limits.max_pipelined and self.transport is not None:
             self.transport.pause_reading()
-        if not request.upgrade:
-            self._maybe_start()
+        self._maybe_start()
 
     # -- dispatch ---------------------------------------------------------------------------
+
+    def _update_reading(self) -> None:
+        transport = self.transport
+        if transport is None or self._closing:
+            return
+        if (self._write_paused or self._upgraded or self._deferred is not None
+                or len(self._queue) > self._limits.max_pipelined):
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
 
     def _maybe_start(self) -> None:
         if self._busy or not self._queue or self._closing:
@@ -264,21 +373,32 @@ class HttpConnection(asyncio.Protocol):
     async def _serve_queue(self) -> None:
         """Answer queued requests in order, in one task: pipelined requests whose handlers
         do not suspend (a publish on the in-memory broker) are all served in the same loop
-        iteration, so their fan-out shares one write per subscriber."""
+        iteration, so their fan-out shares one write per subscriber.  While the peer does
+        not read (writes paused) no request is answered; ``resume_writing`` restarts."""
         while self._queue and not self._closing:
+            if self._write_paused:
+                self._busy = False
+                # a peer that never reads again is dropped (``_on_timeout``)
+                self._arm_timer(self._limits.keepalive_timeout)
+                return
             request = self._queue.popleft()
             if not await self._handle(request):
                 return  # taken over
         self._busy = False
-        if self._closing:
+        if self._closing or self.transport is None:
             return
-        if self.transport is not None:
-            if not self._upgraded:
-                self.transport.resume_reading()
-            self._arm_timer(self._limits.keepalive_timeout)
+        if self._deferred is not None:
+            self._close_with(self._deferred)
+            return
+        if self._continue_owed:
+            self._continue_owed = False
+            self.transport.write(CONTINUE)
+        self._update_reading()
+        self._arm_timer(self._limits.keepalive_timeout)
 
     async def _handle(self, request: Request) -> bool:
         """Answer one request; False if its handler took the connection over."""
+        self._current = request
         try:
             handler = self._router(request)
             response = await handler(request, self)
@@ -288,15 +408,15 @@ class HttpConnection(asyncio.Protocol):
             rlog.exception("http-handler", "handler failed for %s %s", request.method,
                            request.path)
             response = Response.json({"error": {"code": 100, "message": "internal error"}}, 500)
+        self._current = None
         if response is None:
             return False
+        self._on_lost = None
         if request.upgrade and response.status < 300:
             # an upgrade request answered with a plain response: nothing more to read safely
             request.keep_alive = False
         self.send_response(request, response)
-        if (not self._closing and not self._upgraded and self.transport is not None
-                and len(self._queue) <= self._limits.max_pipelined):
-            self.transport.resume_reading()
+        self._update_reading()
         return True
 
     def send_response(self, request: Request, response: Response) -> None:
@@ -305,8 +425,9 @@ class HttpConnection(asyncio.Protocol):
             return
         keep_alive = (request.keep_alive and not request.upgrade and response.status < 500
                       and not self._stopping)
-        headers = [("content-type", response.content_type),
-                   ("content-length", str(len(response.body)))]
+        headers = [("content-type", response.content_type)]
+        if not response.streamed:
+            headers.append(("content-length", str(len(response.body))))
         if self._extra_headers is not None:
             headers.extend(self._extra_headers(request))
         headers.extend(response.headers)
@@ -318,20 +439,30 @@ class HttpConnection(asyncio.Protocol):
             self._closing = True
             transport.close()
 
-    def _reject(self, status: int, message: str) -> None:
-        """Answer a request we could not parse, then close."""
+    def _reject(self, response: Response) -> None:
+        """Refuse what the parser stopped at, after the answers owed to earlier requests."""
+        if self._busy or self._queue:
+            self._deferred = response
+            if self.transport is not None:
+                self.transport.pause_reading()
+            return
+        self._close_with(response)
+
+    def _close_with(self, response: Response) -> None:
+        """Answer ``response`` with ``connection: close``, then close."""
         self._closing = True
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        body = json.dumps({"error": {"code": 107, "message": message}}).encode()
-        headers = [("content-type", "application/json"), ("content-length", str(len(body))),
+        headers = [("content-type", response.content_type),
+                   ("content-length", str(len(response.body))), *response.headers,
                    ("connection", "close")]
-        transport.write(head_bytes(status, headers) + body)
+        transport.write(head_bytes(response.status, headers) + response.body)
         # Half-close and drain: closing with unread input would reset the connection and the
         # client would never see the answer.  Whatever else arrives is discarded.
         if transport.can_write_eof():
             transport.write_eof()
+        transport.resume_reading()
         if self._timer is not None:
             self._timer.cancel()
         self._timer = asyncio.get_running_loop().call_later(LINGER, transport.close)
@@ -343,12 +474,17 @@ class HttpConnection(asyncio.Protocol):
 
     def _on_timeout(self) -> None:
         self._timer = None
-        if self._closing:
+        if self._closing or self._taken_over or self.transport is None:
             return
-        if self._busy or self._taken_over or self.transport is None:
+        if self._write_paused:
+            # the peer has not read our answers for a whole keep-alive period
+            self._closing = True
+            self.transport.abort()
+            return
+        if self._busy:
             return
         if self._url or self._headers:
-            self._reject(408, "request head not received in time")
+            self._reject(refusal(408, "request head not received in time"))
         else:
             self._closing = True
             self.transport.close()
@@ -375,10 +511,18 @@ class HttpConnection(asyncio.Protocol):
     def take_over(self, factory: Callable[[asyncio.Transport], P]) -> tuple[P, bytes]:
         """Hand the socket to the protocol ``factory`` builds on it; return that protocol and
         the bytes already received after the request (the start of its stream: a WebSocket
-        frame glued to the handshake), which the caller feeds once it has answered."""
+        frame glued to the handshake), which the caller feeds once it has answered.
+
+        A HEAD request is never taken over (it gets headers only, RFC 9110 §9.3.2): an
+        endpoint that does not answer HEAD itself gets 405 here."""
         transport = self.transport
         assert transport is not None, "take_over after the connection was lost"
+        current = self._current
+        if current is not None and current.method == "HEAD":
+            raise MethodNotAllowed(f"HEAD cannot open a stream on {current.path}: use GET",
+                                   allow="GET")
         self._taken_over = True
+        self._on_lost = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -388,9 +532,17 @@ class HttpConnection(asyncio.Protocol):
         self._upgrade_tail = b""
         self.transport = None
         self._parser = None  # type: ignore[assignment]
+        if self._leased and self._admission is not None:
+            self._leased = False
+            self._admission.hand_over(transport, self._charged)
         transport.resume_reading()
         self._done()
         return protocol, tail
+
+    def watch_lost(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` if the client goes away while the current request is being
+        answered (a long-poll then stops waiting); forgotten once the answer is sent."""
+        self._on_lost = callback
 
     def extra_headers(self, request: Request) -> list[tuple[str, str]]:
         return [] if self._extra_headers is None else self._extra_headers(request)

@@ -15,6 +15,9 @@ from livehub.transports.http import HttpConnection, Request, Response
 
 Endpoint = Callable[[ServerContext, Request, HttpConnection], Awaitable[Response | None]]
 """An endpoint: answers with a ``Response``, or takes the connection over and returns None."""
+Precheck = Callable[[ServerContext, Request], None]
+"""Judges a request from its head (raises ``LivehubError``), e.g. its credentials: run before
+``100 Continue`` is sent to a client that waits for it before sending a body."""
 
 
 class Router(Protocol):
@@ -24,5 +27,7 @@ class Router(Protocol):
     def ctx(self) -> ServerContext:
         """The shared context (hub, settings, flusher, live connections)."""
 
-    def route(self, path: str, methods: frozenset[str], endpoint: Endpoint) -> None:
-        """Serve ``methods`` on ``path`` with ``endpoint`` (HEAD/OPTIONS handled by the app)."""
+    def route(self, path: str, methods: frozenset[str], endpoint: Endpoint, *,
+              precheck: Precheck | None = None) -> None:
+        """Serve ``methods`` on ``path`` with ``endpoint`` (OPTIONS handled by the app; HEAD,
+        when listed, gets the endpoint's answer without its body)."""

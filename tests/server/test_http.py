@@ -26,7 +26,7 @@ def exchange(port: int, raw: bytes, *, read_all: bool = True) -> bytes:
     (b"GET / HTTP/1.1\r\nHost x\r\n\r\n", b"400"),
     (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", b"414"),
     (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", b"431"),
-    (b"POST /api/publish HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n", b"413"),
+    (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", b"413"),
 ])
 def test_malformed_requests_get_a_status_and_close(server: LiveServer, raw: bytes,
                                                    status: bytes) -> None:

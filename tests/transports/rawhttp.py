@@ -6,6 +6,14 @@ import base64
 import os
 import socket
 import struct
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from livehub.app import App
+
+    from ..conftest import LiveServer
 
 
 def connect(port: int, timeout: float = 5) -> socket.socket:
@@ -84,3 +92,16 @@ def read_response(sock: socket.socket, pending: bytes = b"") -> tuple[bytes, byt
             raise ConnectionError(f"closed inside a body: {head!r}")
         rest += chunk
     return head, rest[:length], rest[length:]
+
+
+def wait_until(server: LiveServer, condition: Callable[[App], bool], timeout: float = 10) -> None:
+    """Poll ``condition(app)`` on the server's loop until it holds (state the server reaches
+    on its own, e.g. a subscription registered); fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not server.call_soon(lambda: condition(server.app)):  # type: ignore[arg-type]
+        assert time.monotonic() < deadline, "the server never reached the expected state"
+        time.sleep(0.01)
+
+
+def subscribers(channel: str) -> Callable[[App], int]:
+    return lambda app: app.ctx.hub.subscriber_count(channel)

@@ -251,6 +251,9 @@ async def api_endpoint(node: CentrifugoNode, name: str | None, ctx: ServerContex
 
 def install_api(app: Router, node: CentrifugoNode) -> None:
     post = frozenset({"POST"})
-    app.route("/api", post, partial(api_endpoint, node, None))
+    # the key is checked from the head too, so a client sending Expect: 100-continue gets its
+    # 401 before it sends the body
+    app.route("/api", post, partial(api_endpoint, node, None), precheck=check_api_key)
     for name in METHODS:
-        app.route(f"/api/{name}", post, partial(api_endpoint, node, name))
+        app.route(f"/api/{name}", post, partial(api_endpoint, node, name),
+                  precheck=check_api_key)

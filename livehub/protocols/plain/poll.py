@@ -43,6 +43,10 @@ class _Collector:
         if not self.waiter.done():
             self.waiter.set_result(None)
 
+    def lost(self) -> None:
+        """The client went away: stop waiting (the subscription ends with the wait)."""
+        self._wake()
+
     def close(self, info: DisconnectInfo) -> None:
         self._wake()
 
@@ -73,8 +77,9 @@ async def poll_endpoint(ctx: ServerContext, request: Request,
     collector = _Collector(waiter)
     sub = await node.subscribe(collector, json_variant(channels, identity, "plain"), channels,
                               since=since)
+    http.watch_lost(collector.lost)
     try:
-        if not _has_news(collector.lines) and timeout > 0:
+        if not _has_news(collector.lines) and timeout > 0 and not http.closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(waiter), timeout)
     finally:

@@ -16,8 +16,8 @@ from livehub.core.hub import Variant
 from livehub.errors import BadRequest, LivehubError
 from livehub.protocols.plain.variants import json_line, json_variant, sse_variant
 from livehub.transports.context import ServerContext
-from livehub.transports.framing import chunk
-from livehub.transports.http import HttpConnection, Request, head_bytes
+from livehub.transports.framing import chunk, identity
+from livehub.transports.http import HttpConnection, Request, Response, head_bytes
 from livehub.transports.stream import StreamConnection
 from livehub.wire import sse
 from livehub.wire.cursor import StreamPosition, decode_cursor
@@ -56,18 +56,25 @@ def _sse_goodbye(info: DisconnectInfo) -> bytes:
     return sse.event_block(sse.data_lines(body), event="disconnect")
 
 
-def _stream_goodbye(info: DisconnectInfo) -> bytes:
-    line = json_line({"type": "disconnect", "code": info.code, "reason": info.reason,
+def _stream_goodbye_line(info: DisconnectInfo) -> bytes:
+    return json_line({"type": "disconnect", "code": info.code, "reason": info.reason,
                       "reconnect": info.reconnect})
-    return chunk(line) + b"0\r\n\r\n"
+
+
+def _stream_goodbye(info: DisconnectInfo) -> bytes:
+    return chunk(_stream_goodbye_line(info)) + b"0\r\n\r\n"
 
 
 async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
                  content_type: str, chunked: bool, preamble: bytes, heartbeat: bytes,
                  goodbye: Callable[[DisconnectInfo], bytes], variant: Variant,
-                 channels: list[str], since: dict[str, StreamPosition] | None) -> None:
-    headers = [("content-type", content_type), ("cache-control", "no-cache, no-transform"),
-               ("x-accel-buffering", "no")]
+                 channels: list[str], since: dict[str, StreamPosition] | None
+                 ) -> Response | None:
+    headers = [("cache-control", "no-cache, no-transform"), ("x-accel-buffering", "no")]
+    if request.method == "HEAD":
+        # the head a GET would get, no stream (RFC 9110 §9.3.2)
+        return Response(200, content_type=content_type, headers=headers, streamed=True)
+    headers.insert(0, ("content-type", content_type))
     headers.extend(http.extra_headers(request))
     headers.append(("transfer-encoding", "chunked") if chunked else ("connection", "close"))
     conn, _ = http.take_over(
@@ -79,29 +86,40 @@ async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
     except LivehubError as exc:
         log.warning("stream subscribe failed: %s", exc.message)
         conn.close(Disconnect.SERVER_ERROR)
-        return
+        return None
     finally:
         conn.end_catch_up()
     if conn.closed:
         ctx.node.unsubscribe(conn.subscription)
+    return None
 
 
-async def sse_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
+async def sse_endpoint(ctx: ServerContext, request: Request,
+                       http: HttpConnection) -> Response | None:
     """``GET /events?channel=a&channel=b`` — Server-Sent Events (WHATWG HTML §9.2)."""
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "last_event_id", "cursor")
-    await _start(ctx, request, http, content_type="text/event-stream; charset=utf-8",
+    return await _start(ctx, request, http, content_type="text/event-stream; charset=utf-8",
                  chunked=False, preamble=sse.retry(ctx.settings.sse_retry_ms),
                  heartbeat=sse.comment("heartbeat"), goodbye=_sse_goodbye,
                  variant=sse_variant(channels), channels=channels, since=since)
 
 
-async def stream_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
-    """``GET /stream?channel=a`` — HTTP streaming, chunked, one JSON object per line."""
+async def stream_endpoint(ctx: ServerContext, request: Request,
+                          http: HttpConnection) -> Response | None:
+    """``GET /stream?channel=a`` — HTTP streaming, one JSON object per line: chunked for
+    HTTP/1.1 clients; for HTTP/1.0 clients, which do not know chunked (RFC 9112 §7.1), the
+    lines themselves and the end of the stream is the end of the connection."""
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "cursor", "since")
-    await _start(ctx, request, http, content_type="application/x-ndjson",
-                 chunked=True, preamble=b"",
-                 heartbeat=chunk(json_line({"type": "ping"})), goodbye=_stream_goodbye,
-                 variant=json_variant(channels, chunk, "chunk"), channels=channels,
-                 since=since)
+    if request.version == "1.0":
+        return await _start(ctx, request, http, content_type="application/x-ndjson",
+                            chunked=False, preamble=b"", heartbeat=json_line({"type": "ping"}),
+                            goodbye=_stream_goodbye_line,
+                            variant=json_variant(channels, identity, "plain"),
+                            channels=channels, since=since)
+    return await _start(ctx, request, http, content_type="application/x-ndjson",
+                        chunked=True, preamble=b"",
+                        heartbeat=chunk(json_line({"type": "ping"})), goodbye=_stream_goodbye,
+                        variant=json_variant(channels, chunk, "chunk"), channels=channels,
+                        since=since)

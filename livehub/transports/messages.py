@@ -1,0 +1,120 @@
+"""HTTP/1.1 request and response values, the fixed refusals, and response heads (RFC 9112)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from livehub.codes import ErrorCode
+from livehub.errors import LivehubError
+from livehub.wire import validation
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    """Lower-case names; repeated fields joined with ``", "``."""
+    body: bytes = b""
+    keep_alive: bool = True
+    upgrade: bool = False
+    client: str = ""
+    """``ip:port`` of the peer, or the client address a trusted proxy forwarded."""
+    version: str = "1.1"
+    """``"1.1"`` or ``"1.0"`` (other versions are refused before a handler sees them)."""
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def args(self, name: str) -> list[str]:
+        return self.query.get(name, [])
+
+    def json(self, *, max_depth: int = validation.MAX_DEPTH) -> object:
+        """The body as strict JSON (``livehub.wire.validation``); ``BadRequest`` if not."""
+        return validation.loads(self.body, max_depth=max_depth)
+
+
+@dataclass(slots=True)
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    streamed: bool = False
+    """The head of an open-ended stream, answered to HEAD: no ``content-length`` (RFC 9110
+    §8.6: it would have to be the length of the GET body, which has none)."""
+
+    @classmethod
+    def json(cls, value: object, status: int = 200) -> Response:
+        return cls(status, json.dumps(value, separators=(",", ":")).encode(), "application/json")
+
+
+def error_response(exc: LivehubError) -> Response:
+    resp = Response.json({"error": {"code": exc.error_code, "message": exc.message}},
+                         exc.http_status)
+    for name, value in getattr(exc, "headers", ()):
+        resp.headers.append((name.decode("latin-1") if isinstance(name, bytes) else name,
+                             value.decode("latin-1") if isinstance(value, bytes) else value))
+    return resp
+
+
+def refusal(status: int, message: str, *, code: int = ErrorCode.BAD_REQUEST,
+            retry_after: int | None = None) -> Response:
+    """The answer to a request refused by the HTTP layer itself (malformed, over a limit);
+    ``message`` is a fixed text, never the parser's internals."""
+    resp = Response.json({"error": {"code": int(code), "message": message}}, status)
+    if retry_after is not None:
+        resp.headers.append(("retry-after", str(retry_after)))
+    return resp
+
+
+def head_bytes(status: int, headers: list[tuple[str, str]]) -> bytes:
+    """Status line and headers of an HTTP/1.1 response, ending with the empty line."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    lines.extend(f"{k}: {v}" for k, v in headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+"""The interim answer to ``Expect: 100-continue`` (RFC 9110 §10.1.1)."""
+
+# Fixed answers for what the parser refuses (RFC 9112); the parser's own text is logged at
+# debug level at most, never sent.
+MALFORMED = "malformed HTTP request"
+PARSER_MESSAGES: dict[str, tuple[int, str]] = {
+    "HttpParserInvalidMethodError": (400, "invalid request method"),
+    "HttpParserInvalidURLError": (400, "malformed request target"),
+}
+PARSER_REASONS: tuple[tuple[str, int, str], ...] = (
+    ("Invalid HTTP version", 505, "HTTP version not supported: use HTTP/1.1"),
+    ("Pause on PRI/Upgrade", 505, "HTTP/2 is not supported on this port: use HTTP/1.1"),
+    ("can't be present with", 400,
+     "Content-Length with Transfer-Encoding is refused (RFC 9112 §6.1)"),
+    ("Transfer-Encoding", 400, "unsupported Transfer-Encoding (RFC 9112 §6.1)"),
+    ("Content-Length", 400, "invalid Content-Length (RFC 9112 §6.2)"),
+    ("chunk", 400, "malformed chunked body (RFC 9112 §7.1)"),
+    ("header", 400, "malformed header field (RFC 9112 §5)"),
+    ("Expected HTTP/", 400, "malformed request line (RFC 9112 §3)"),
+    ("after version", 400, "malformed request line (RFC 9112 §3)"),
+    ("after start line", 400, "malformed request line (RFC 9112 §3)"),
+)
+
+
+def parser_refusal(exc: Exception) -> Response:
+    """A fixed answer for an exception of the httptools parser."""
+    known = PARSER_MESSAGES.get(type(exc).__name__)
+    if known is not None:
+        return refusal(*known)
+    reason = str(exc)
+    for text, status, message in PARSER_REASONS:
+        if text in reason:
+            return refusal(status, message)
+    return refusal(400, MALFORMED)

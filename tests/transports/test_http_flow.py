@@ -1,0 +1,80 @@
+"""Write-side flow control: a client that pipelines requests and never reads its answers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ..app.test_cli import free_port, wait_up
+
+REQUESTS = 10_000
+PATH = "/" + "x" * 7000
+"""Each answer is a 404 that names the path: ~7 KB per answer, ~70 MB for all of them."""
+RSS_GROWTH_BOUND = 25 * 1024 * 1024
+"""Unbounded buffering of the answers costs ~70 MB; with flow control the server holds one
+read of requests and the transport's high-water mark (a few hundred KB)."""
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[str, int]]:
+    port = free_port()
+    env = dict(os.environ, LIVEHUB_PORT=str(port), LIVEHUB_HOST="127.0.0.1",
+               LIVEHUB_API_KEY="k", LIVEHUB_CLOCK="0", LIVEHUB_LOG_LEVEL="WARNING")
+    proc = subprocess.Popen([sys.executable, "-m", "livehub", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_up(url, proc)
+        yield url, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
+
+
+@pytest.mark.timeout(120)
+def test_pipelining_client_that_never_reads_is_paused(served: tuple[str, int]) -> None:
+    url, pid = served
+    port = int(url.rsplit(":", 1)[1])
+    for _ in range(20):  # warm up: imports, first allocations
+        assert httpx.get(url + PATH).status_code == 404
+    before = rss(pid)
+    request = f"GET {PATH} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    total = len(request) * REQUESTS
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        sock.connect(("127.0.0.1", port))
+        sock.settimeout(3)
+        sent = 0
+        try:
+            for _ in range(REQUESTS):
+                sock.sendall(request)
+                sent += len(request)
+        except TimeoutError:
+            pass  # the server stopped reading: kernel buffers are full
+        # another client is served meanwhile
+        assert httpx.get(url + "/health", timeout=10).status_code == 200
+        peak = before
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            peak = max(peak, rss(pid))
+            time.sleep(0.05)
+        print(f"sent {sent} of {total} bytes; RSS {before} -> {peak}")
+        assert peak - before < RSS_GROWTH_BOUND, (before, peak)
+        # the server stopped reading long before the end (70 MB do not fit in the kernel)
+        assert sent < total
