@@ -8,6 +8,7 @@
     │   │   ├── BadCursor           a resume cursor that cannot be parsed
     │   │   └── BadChannel          a malformed channel name
     │   ├── PayloadTooLarge         body or message over a limit (413 / 1009 / 106)
+    │   ├── OverBudget              a rate budget spent, e.g. compression (429 / 3013 / 111)
     │   ├── WebSocketError          RFC 6455 violation; close_code says which (1002, 1007, ...)
     │   ├── NotFound                no such endpoint (404)
     │   ├── MethodNotAllowed        endpoint exists, method does not (405, ``Allow`` header)
@@ -23,7 +24,7 @@ with a traceback and answered with a generic 500 / 1011 / 100 that reveals nothi
 
 from __future__ import annotations
 
-from livehub.codes import CloseCode, ErrorCode
+from livehub.codes import CloseCode, Disconnect, ErrorCode
 
 
 class LivehubError(Exception):
@@ -71,6 +72,14 @@ class PayloadTooLarge(PeerError):
     http_status = 413
     close_code = int(CloseCode.MESSAGE_TOO_BIG)
     error_code = int(ErrorCode.LIMIT_EXCEEDED)
+
+
+class OverBudget(PeerError):
+    """A per-second budget is spent (compression work...); retry later, with backoff."""
+
+    http_status = 429
+    close_code = Disconnect.TOO_MANY_REQUESTS.code
+    error_code = int(ErrorCode.TOO_MANY_REQUESTS)
 
 
 class WebSocketError(PeerError):

@@ -10,6 +10,7 @@ from typing import Protocol
 from livehub.codes import DisconnectInfo
 from livehub.core.hub import Hub
 from livehub.core.node import Node
+from livehub.transports.compression import TokenBucket
 from livehub.transports.outgoing import Flusher
 
 
@@ -35,6 +36,11 @@ class ServerSettings:
     max_poll_timeout: float = 120.0
     ws_max_message: int = 1024 * 1024
     ws_deflate: bool = True
+    ws_compress_rate: int = 8 * 1024 * 1024
+    """Bytes per second zlib may inflate and deflate for one WebSocket connection: beyond it
+    the connection is closed with 3013 (echoes go out uncompressed instead)."""
+    ws_compress_global_rate: int = 64 * 1024 * 1024
+    """The same budget for all connections together: 1013 (try again later) beyond it."""
     max_body: int = 1024 * 1024
     head_timeout: float = 10.0
     """Seconds a client has to send a complete request head (408 after)."""
@@ -69,11 +75,15 @@ class ServerContext:
     flusher: Flusher
     connections: dict[LongLived, None] = field(default_factory=dict)
     started: float = 0.0
+    compression: TokenBucket = field(default_factory=lambda: TokenBucket(0, 0.0))
+    """The process-wide compression budget (``transports.compression``)."""
 
     @classmethod
     def create(cls, node: Node, settings: ServerSettings) -> ServerContext:
         loop = asyncio.get_running_loop()
-        return cls(node, settings, Flusher(loop), started=loop.time())
+        now = loop.time()
+        return cls(node, settings, Flusher(loop), started=now,
+                   compression=TokenBucket(settings.ws_compress_global_rate, now))
 
     @property
     def hub(self) -> Hub:

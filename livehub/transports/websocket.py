@@ -24,6 +24,7 @@ from functools import cache, partial
 from livehub.codes import CloseCode, Disconnect, DisconnectInfo
 from livehub.errors import LivehubError
 from livehub.ratelog import RateLimitedLog
+from livehub.transports.compression import CompressionBudget
 from livehub.transports.context import ServerContext
 from livehub.transports.outgoing import Outgoing
 from livehub.wire import deflate as pmd
@@ -51,14 +52,16 @@ _PING = encode_ping()
 class WebSocketConnection(Outgoing, asyncio.Protocol):
     """A WebSocket after its handshake.  Subclasses say what a message means."""
 
-    __slots__ = ("_closer", "_ctx", "_deflate", "_failed", "_held", "_parser", "_quiet_ticks",
-                 "frame_binary", "frame_text")
+    __slots__ = ("_budget", "_closer", "_ctx", "_deflate", "_failed", "_held", "_parser",
+                 "_quiet_ticks", "frame_binary", "frame_text")
 
     def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
                  handshake: Handshake) -> None:
         super().__init__(transport, ctx.flusher, ctx.settings.max_buffer)
         self._ctx = ctx
-        self._deflate = pmd.Deflater(handshake.deflate) if handshake.deflate else None
+        self._deflate = (pmd.Deflater(handshake.deflate, on_inflate=self._inflated)
+                         if handshake.deflate else None)
+        self._budget: CompressionBudget | None = None
         self._parser = FrameParser(max_message_size=ctx.settings.ws_max_message,
                                    deflate=self._deflate)
         self._quiet_ticks = 0
@@ -134,6 +137,31 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
     def on_text(self, text: str) -> None:
         raise NotImplementedError
 
+    # -- compression budget (transports.compression) -------------------------------------------
+
+    def _compression(self) -> CompressionBudget:
+        budget = self._budget
+        if budget is None:  # made on first use: idle connections hold none
+            budget = self._budget = CompressionBudget(
+                self._ctx.settings.ws_compress_rate, self._ctx.compression,
+                asyncio.get_running_loop().time())
+        return budget
+
+    def _inflated(self, n: int) -> None:
+        self._compression().inflated(n, asyncio.get_running_loop().time())
+
+    def own_frame(self, opcode: int, payload: bytes) -> bytes:
+        """A frame for this connection alone (an echo, a reply): compressed when
+        permessage-deflate is on, the payload is worth it, and the budget allows."""
+        if self._deflate is None or len(payload) < pmd.COMPRESS_THRESHOLD:
+            return encode_frame(opcode, payload)
+        budget = self._compression()
+        if not budget.may_deflate(asyncio.get_running_loop().time()) \
+                or not pmd.worth_compressing(payload):
+            return encode_frame(opcode, payload)
+        budget.deflated(len(payload))
+        return encode_frame(opcode, self._deflate.compress(payload), rsv1=True)
+
     def on_binary(self, data: bytes) -> None:
         raise NotImplementedError
 
@@ -143,6 +171,8 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
             self._closer.cancel()
             self._closer = None
         self._ctx.connections.pop(self, None)
+        if self._deflate is not None:
+            self._deflate.on_inflate = None  # no cycle through the bound method
         self.on_closed()
 
     def on_closed(self) -> None:
@@ -171,8 +201,8 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
         """Start the closing handshake (server-initiated, RFC 6455 §7.1.2) with a documented
         code; abort the socket if the peer does not finish it in time."""
         transport = self.transport
-        if transport.is_closing():
-            return
+        if transport.is_closing() or self._closer is not None:
+            return  # closed, or our Close is already out (``_closer`` is set with it)
         transport.write(encode_close(info.code, info.reason))
         self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
 
@@ -184,9 +214,10 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
         transport = self.transport
         if transport.is_closing():
             return
-        if not self.closed:
-            self.flush()  # answers to the messages that preceded the violation
-            self.closed = True
+        if self._closer is None:  # our Close is not out yet
+            if not self.closed:
+                self.flush()  # answers to the messages that preceded the violation
+                self.closed = True
             transport.write(encode_close(code, reason))
         # The server closes TCP first (§7.1.1): shut down our side and keep reading (and
         # discarding) until the peer closes its side, so unread input never resets the
@@ -206,18 +237,19 @@ def framers(bits: int | None) -> tuple[Callable[[bytes], bytes], Callable[[bytes
     """Text and binary frame builders for connections with deflate window ``bits`` (or none).
 
     With permessage-deflate, payloads of at least ``COMPRESS_THRESHOLD`` bytes are compressed
-    without context takeover, so one compressed frame serves every connection of ``bits``.
+    without context takeover, so one compressed frame serves every connection of ``bits``;
+    large payloads a sample shows incompressible go out plain (``worth_compressing``).
     """
     if bits is None:
         return partial(encode_frame, Opcode.TEXT), partial(encode_frame, Opcode.BINARY)
 
     def text(payload: bytes) -> bytes:
-        if len(payload) >= pmd.COMPRESS_THRESHOLD:
+        if len(payload) >= pmd.COMPRESS_THRESHOLD and pmd.worth_compressing(payload):
             return encode_frame(Opcode.TEXT, pmd.compress_shared(payload, bits), rsv1=True)
         return encode_frame(Opcode.TEXT, payload)
 
     def binary(payload: bytes) -> bytes:
-        if len(payload) >= pmd.COMPRESS_THRESHOLD:
+        if len(payload) >= pmd.COMPRESS_THRESHOLD and pmd.worth_compressing(payload):
             return encode_frame(Opcode.BINARY, pmd.compress_shared(payload, bits), rsv1=True)
         return encode_frame(Opcode.BINARY, payload)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -34,6 +35,7 @@ __all__ = [
     "compress_shared",
     "encode_message",
     "negotiate",
+    "worth_compressing",
 ]
 
 EXTENSION_NAME: Final = "permessage-deflate"
@@ -42,6 +44,10 @@ EXTENSION_NAME: Final = "permessage-deflate"
 COMPRESS_THRESHOLD: Final = 64
 COMPRESS_LEVEL: Final = 6
 COMPRESS_MEM_LEVEL: Final = 8
+
+#: From this size a payload is sampled before it is compressed (``worth_compressing``).
+SAMPLE_FROM: Final = 32 * 1024
+_SAMPLE: Final = 4096
 
 _TAIL: Final = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.1 / §7.2.2
 _MIN_ZLIB_BITS: Final = 9  # zlib refuses raw deflate with an 8-bit window (256 bytes)
@@ -254,6 +260,30 @@ def compress_shared(data: bytes, params: DeflateParams | int) -> bytes:
     return out[:-4] if out.endswith(_TAIL) else out
 
 
+_samplers: list[zlib._Compress] = []
+
+
+def worth_compressing(data: bytes) -> bool:
+    """Whether DEFLATE is likely to shrink ``data`` enough to pay for its CPU (RFC 7692 §6 lets
+    any message go out uncompressed).
+
+    Payloads under ``SAMPLE_FROM`` bytes: yes (they cost little either way).  Larger ones: a
+    level-1 compression of their first 4 KiB (~30 µs) must save at least 1/16; incompressible
+    data (random, already compressed) costs ~25 ms per MB to deflate for nothing.
+    """
+    if len(data) < SAMPLE_FROM:
+        return True
+    if not _samplers:
+        _samplers.append(zlib.compressobj(1, zlib.DEFLATED, -15, COMPRESS_MEM_LEVEL))
+    sampler = _samplers[0]
+    try:
+        out = sampler.compress(memoryview(data)[:_SAMPLE]) + sampler.flush(zlib.Z_FULL_FLUSH)
+    except BaseException:
+        _samplers.clear()
+        raise
+    return len(out) <= _SAMPLE - (_SAMPLE >> 4)
+
+
 def encode_message(data: str | bytes, deflate: Deflater | DeflateParams | None, *,
                    threshold: int = COMPRESS_THRESHOLD) -> bytes:
     """One complete server frame for ``data``: text if ``str``, binary if ``bytes``.
@@ -286,10 +316,13 @@ class Deflater:
     message (idle connections then hold no zlib state at all).
     """
 
-    __slots__ = ("_inflater", "_started", "_wbits", "params")
+    __slots__ = ("_inflater", "_started", "_wbits", "on_inflate", "params")
 
-    def __init__(self, params: DeflateParams) -> None:
+    def __init__(self, params: DeflateParams, *,
+                 on_inflate: Callable[[int], None] | None = None) -> None:
         self.params = params
+        self.on_inflate = on_inflate
+        """Called with the size of every inflated piece (a budget; it may raise to refuse)."""
         # A larger window than the client's is always safe; zlib clients asked for 8 use 9.
         self._wbits = max(params.client_max_window_bits, _MIN_ZLIB_BITS)
         self._inflater: zlib._Decompress | None = None
@@ -329,6 +362,8 @@ class Deflater:
         if len(out) > max_size:
             raise PayloadTooLarge("decompressed message over the size limit (RFC 7692 §8.1)",
                                   close_code=CloseCode.MESSAGE_TOO_BIG)
+        if self.on_inflate is not None:
+            self.on_inflate(len(out))
         if inflater.eof:
             # The client ended its stream with a BFINAL block (§7.2.3.4): only our tail
             # may follow it, and the next message starts a new stream.

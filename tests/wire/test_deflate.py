@@ -17,12 +17,14 @@ from websockets.headers import build_extension
 from livehub.errors import PayloadTooLarge, WebSocketError
 from livehub.wire.deflate import (
     COMPRESS_THRESHOLD,
+    SAMPLE_FROM,
     DeflateParams,
     Deflater,
     compress_shared,
     encode_message,
     negotiate,
     parse_offers,
+    worth_compressing,
 )
 from livehub.wire.websocket import (
     BinaryMessage,
@@ -428,3 +430,13 @@ def test_large_random_payload_round_trip() -> None:
     assert parser.feed(wire) == [BinaryMessage(payload)]
     [frame] = read_server_frames(encode_message(payload, result[1]), [ext])
     assert bytes(frame.data) == payload
+
+
+# --- worth_compressing: skip what will not shrink (issue 10 item 3) ----------------------------
+
+
+def test_worth_compressing_samples_large_payloads_only() -> None:
+    assert worth_compressing(os.urandom(SAMPLE_FROM - 1))  # small: always (cheap either way)
+    assert not worth_compressing(os.urandom(SAMPLE_FROM))  # random: will not shrink
+    assert worth_compressing(b'{"price": 101.5, "symbol": "ACME"}' * 2000)
+    assert worth_compressing(os.urandom(64) * 1000)  # repeats within the sample

@@ -15,6 +15,7 @@ from livehub.transports.websocket import WebSocketConnection
 from livehub.wire.cursor import decode_cursor
 from livehub.wire.handshake import Handshake, check_request
 from livehub.wire.payload import PayloadKind
+from livehub.wire.websocket import Opcode
 
 
 class EchoConnection(WebSocketConnection):
@@ -23,10 +24,10 @@ class EchoConnection(WebSocketConnection):
     __slots__ = ()
 
     def on_text(self, text: str) -> None:
-        self.write(self.frame_text(("Echo: " + text).encode()))
+        self.write(self.own_frame(Opcode.TEXT, ("Echo: " + text).encode()))
 
     def on_binary(self, data: bytes) -> None:
-        self.write(self.frame_binary(data))
+        self.write(self.own_frame(Opcode.BINARY, data))
 
 
 class ChannelConnection(WebSocketConnection):
