@@ -14,8 +14,10 @@ import pytest
 import websockets
 
 from ..conftest import LiveServer
-from ..serverprocess import server_process
+from ..serve_process import ServeFactory, serve  # noqa: F401 - fixture
 from .wsraw import frame, handshake, read_frames
+
+MiB = 1024 * 1024
 
 DEFLATE = "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n"
 
@@ -43,50 +45,52 @@ def deflate_raw(data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("piece", [b"cd", b""], ids=["2-byte", "empty"])
-def test_fragment_floods_get_1009_and_memory_stays_bounded(piece: bytes) -> None:
+def test_fragment_floods_get_1009_and_memory_stays_bounded(
+        serve: ServeFactory, piece: bytes) -> None:  # noqa: F811
     # FIN=0, then continuation frames of 2 (or 0) bytes: 4 MB on the wire per connection.
     # Before the bound each 2-byte part cost ~40 bytes of Python objects (~28 MB per 1 MB).
     flood = frame(0, piece, fin=False) * 1000
-    with server_process() as srv:
-        before = srv.rss_mib()
-        socks = [handshake(srv.port, "/echo", timeout=20) for _ in range(8)]
-        try:
-            for sock in socks:
-                sock.sendall(frame(1, b"ab", fin=False))
-                send_until_refused(sock, flood, 500)
-            grown = srv.rss_mib() - before
-            for sock in socks:
-                code, reason = close_of(read_frames(sock))
-                assert code == 1009 and "fragments" in reason
-        finally:
-            for sock in socks:
-                sock.close()
-    assert grown < 64, f"server RSS grew by {grown:.0f} MiB"
+    srv = serve()
+    before = srv.rss()
+    socks = [handshake(srv.port, "/echo", timeout=20) for _ in range(8)]
+    try:
+        for sock in socks:
+            sock.sendall(frame(1, b"ab", fin=False))
+            send_until_refused(sock, flood, 500)
+        grown = srv.rss() - before
+        for sock in socks:
+            code, reason = close_of(read_frames(sock))
+            assert code == 1009 and "fragments" in reason
+    finally:
+        for sock in socks:
+            sock.close()
+    assert grown < 64 * MiB, f"server RSS grew by {grown / MiB:.0f} MiB"
 
 
-def test_compression_amplification_is_refused_and_others_keep_their_answers() -> None:
+def test_compression_amplification_is_refused_and_others_keep_their_answers(
+        serve: ServeFactory) -> None:  # noqa: F811
     # Each frame is ~1 KB on the wire, 1 MB inflated, and its echo 1 MB to compress again.
     bomb = frame(1, deflate_raw(b"\0" * 1_000_000), rsv=4)
-    with server_process() as srv:
-        hostile = handshake(srv.port, "/echo", DEFLATE, timeout=30)
-        sender = threading.Thread(target=send_until_refused, args=(hostile, bomb * 100, 42))
+    srv = serve()
+    hostile = handshake(srv.port, "/echo", DEFLATE, timeout=30)
+    sender = threading.Thread(target=send_until_refused, args=(hostile, bomb * 100, 42))
 
-        async def neighbour() -> list[str]:
-            got = []
-            async with websockets.connect(f"ws://127.0.0.1:{srv.port}/echo",
-                                          open_timeout=30) as ws:
-                for i in range(20):
-                    await ws.send(f"hello {i} " * 20)
-                    got.append(await asyncio.wait_for(ws.recv(), 30))  # generous bound
-            return got
+    async def neighbour() -> list[str]:
+        got = []
+        async with websockets.connect(f"ws://127.0.0.1:{srv.port}/echo",
+                                      open_timeout=30) as ws:
+            for i in range(20):
+                await ws.send(f"hello {i} " * 20)
+                got.append(await asyncio.wait_for(ws.recv(), 30))  # generous bound
+        return got
 
-        sender.start()
-        try:
-            answers = asyncio.run(neighbour())
-            sender.join(60)
-            code, reason = close_of(read_frames(hostile))
-        finally:
-            hostile.close()
+    sender.start()
+    try:
+        answers = asyncio.run(neighbour())
+        sender.join(60)
+        code, reason = close_of(read_frames(hostile))
+    finally:
+        hostile.close()
     assert answers == [f"Echo: {f'hello {i} ' * 20}" for i in range(20)]
     assert code == 3013 and "compression budget" in reason
 
