@@ -278,3 +278,30 @@ async def test_a_burst_of_history_reads_waits_for_pooled_connections(
     await node.publish("burst", b"x", PayloadKind.TEXT, options=opts)
     results = await asyncio.gather(*(node.history("burst", options=opts) for _ in range(300)))
     assert all(len(r.publications) == 1 for r in results)
+
+
+async def test_reads_of_unpublished_channels_keep_state_briefly(nodes: NodeFactory) -> None:
+    """A channel only read by a node that is not subscribed to it (``/poll`` without a cursor)
+    gets a short-lived meta hash, not one for ``meta_ttl`` (24 h); a subscribed read or a
+    publication makes it last."""
+    from livehub.core.redis.broker import EMPTY_META_TTL
+
+    node = await nodes()
+    client = node.client
+    tops = [(await node.history(f"read{i}", options=OPTS, limit=0)).top for i in range(200)]
+    ttls = {await client.ttl(node.keys.meta(f"read{i}")) for i in range(200)}
+    assert min(ttls) > 0 and max(ttls) <= EMPTY_META_TTL
+    await node.history("read1", options=OPTS, limit=0)  # read again: still short
+    assert await client.ttl(node.keys.meta("read1")) <= EMPTY_META_TTL
+    # the reader's cursor stays valid for the first publication, which makes the stream last
+    pos = await node.publish("read1", b"1", PayloadKind.TEXT, options=OPTS)
+    assert pos == StreamPosition(tops[1].epoch, 1)
+    assert await client.ttl(node.keys.meta("read1")) > EMPTY_META_TTL
+    res = await node.history("read1", options=OPTS, since=tops[1])
+    assert res.recovered and [p.data for p in res.publications] == [b"1"]
+    # a subscribed node's read keeps the stream for meta_ttl: its subscribers hold positions
+    await node.subscribe("watched")
+    await node.history("watched", options=OPTS, limit=0)
+    assert await client.ttl(node.keys.meta("watched")) > EMPTY_META_TTL
+    await node.history("watched", options=OPTS, limit=0)
+    assert await client.ttl(node.keys.meta("watched")) > EMPTY_META_TTL

@@ -68,6 +68,10 @@ from livehub.wire.payload import PayloadKind
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "broker unavailable: cannot reach Redis, try again later"
+EMPTY_META_TTL = 600
+"""Seconds the meta hash of a channel that was only read (never published to, not subscribed
+on the reading node) is kept: a cursor from ``/poll`` without one stays valid for the next
+poll, and reading many channel names costs Redis little, briefly (issue 10, finding 7)."""
 FILL_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0)
 """Seconds between attempts to fill a gap from history while Redis is unreachable."""
 
@@ -275,11 +279,12 @@ class RedisBroker:
     async def history(self, channel: str, *, options: ChannelOptions,
                       since: StreamPosition | None = None, limit: int | None = None
                       ) -> HistoryResult:
+        chan = self._chans.get(channel)
         result = await self._read(channel, since, limit, size=options.history_size,
                                   history_ms=ttl_ms(options.history_ttl),
                                   history_bytes=options.history_bytes,
-                                  meta_seconds=self._meta_seconds(options))
-        chan = self._chans.get(channel)
+                                  meta_seconds=self._meta_seconds(options),
+                                  empty_seconds=0 if chan is not None else EMPTY_META_TTL)
         if chan is not None and chan.last is None and chan.queue is None:
             # Nothing delivered live yet: whoever subscribed has seen up to the top, so from
             # here on a gap in live delivery (a reconnect) is detected and filled.
@@ -288,11 +293,12 @@ class RedisBroker:
 
     async def _read(self, channel: str, since: StreamPosition | None, limit: int | None, *,
                     size: int, history_ms: int, meta_seconds: int,
-                    history_bytes: int = 0) -> HistoryResult:
-        """Run the history script (``size`` -1: read without trimming)."""
+                    history_bytes: int = 0, empty_seconds: int = 0) -> HistoryResult:
+        """Run the history script (``size`` -1: read without trimming; ``empty_seconds``: TTL
+        of a meta hash the read creates, 0 for ``meta_seconds``)."""
         args: list[str | int] = [size, history_ms, meta_seconds, new_epoch(),
                 "" if since is None else since.epoch, 0 if since is None else since.offset,
-                -1 if limit is None else limit, history_bytes]
+                -1 if limit is None else limit, history_bytes, empty_seconds]
         keys = [self.keys.meta(channel), self.keys.history(channel)]
         try:
             try:

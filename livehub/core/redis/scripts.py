@@ -21,15 +21,23 @@ end
 
 -- The stream's epoch, creating the meta hash (with a fresh epoch and offset 0) when Redis
 -- does not have it: a lost meta hash means a lost stream, so history is dropped with it.
-local function ensure_meta(meta, hist, candidate, meta_ttl)
+-- A stream that was never published to keeps empty_ttl (a read does not make it live for
+-- meta_ttl: reading many channel names costs little, briefly); 0: the same as meta_ttl.
+local function ensure_meta(meta, hist, candidate, meta_ttl, empty_ttl)
   local epoch = redis.call('HGET', meta, 'e')
+  local ttl = meta_ttl
   if not epoch then
     epoch = candidate
     redis.call('DEL', hist)
     redis.call('HSET', meta, 'e', epoch, 's', 0, 'b', 0)
+    if empty_ttl > 0 then
+      ttl = empty_ttl
+    end
+  elseif empty_ttl > 0 and redis.call('HGET', meta, 's') == '0' then
+    ttl = math.max(empty_ttl, redis.call('TTL', meta))
   end
-  if meta_ttl > 0 then
-    redis.call('EXPIRE', meta, meta_ttl)
+  if ttl > 0 then
+    redis.call('EXPIRE', meta, ttl)
   end
   return epoch
 end
@@ -100,7 +108,7 @@ PUBLISH = _COMMON + """
 local meta, hist = KEYS[1], KEYS[2]
 local size, ttl_ms, max_bytes = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[7])
 local now = now_ms()
-local epoch = ensure_meta(meta, hist, ARGV[6], tonumber(ARGV[4]))
+local epoch = ensure_meta(meta, hist, ARGV[6], tonumber(ARGV[4]), 0)
 local offset = redis.call('HINCRBY', meta, 's', 1)
 local message = int(offset) .. ':' .. epoch .. ':' .. int(now) .. ':' .. ARGV[1]
 if size > 0 and ttl_ms > 0 and max_bytes > 0 then
@@ -122,12 +130,13 @@ return {offset, epoch, now}
 HISTORY = _COMMON + """
 -- KEYS: meta, hist
 -- ARGV: history_size (-1: do not trim), history_ttl_ms, meta_ttl_s, candidate epoch,
---       since_epoch ('' for none), since_offset, limit (-1: none), history_bytes
+--       since_epoch ('' for none), since_offset, limit (-1: none), history_bytes,
+--       empty_ttl_s (TTL of a meta hash this read creates; 0: meta_ttl_s)
 -- Returns {epoch, top, messages, first} where first is the offset of the first retained
 -- publication after since (0 if none; only with since).
 local meta, hist = KEYS[1], KEYS[2]
 local now = now_ms()
-local epoch = ensure_meta(meta, hist, ARGV[4], tonumber(ARGV[3]))
+local epoch = ensure_meta(meta, hist, ARGV[4], tonumber(ARGV[3]), tonumber(ARGV[9] or '0'))
 local top = tonumber(redis.call('HGET', meta, 's'))
 trim(meta, hist, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[8]), now)
 local limit = tonumber(ARGV[7])
