@@ -87,6 +87,23 @@ def check_value(value: object, text: str, *, max_depth: int, what: str) -> None:
                 stack.append((child, depth + 1))
 
 
+def check_decoded(value: object, *, max_depth: int = MAX_DEPTH, what: str) -> None:
+    """The rules of ``loads`` for a value some other parser decoded (JWT claims): bounded
+    nesting, finite numbers, no lone surrogates; raise ``BadRequest``."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= max_depth:
+                raise BadRequest(f"{what} is nested deeper than {max_depth} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            check_text(item, what)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise BadRequest(f"{what} holds a number that is not finite")
+
+
 def check_text(value: str, what: str) -> None:
     """Refuse a string that cannot be encoded as UTF-8 (lone surrogates)."""
     if _SURROGATE.search(value):

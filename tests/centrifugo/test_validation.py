@@ -58,3 +58,19 @@ async def test_oversized_publish_is_answered_106() -> None:
         srv.stop()
     assert [(p["data"], p["offset"]) for p in history["result"]["publications"]] == [
         ({"x": 1}, 1)]
+
+
+@pytest.mark.parametrize("claims", [{"sub": "\ud800"}, {"sub": "u", "info": {"x": float("nan")}},
+                                    {"sub": "u", "info": {"n": 1e308 * 10}}])
+async def test_tokens_with_claims_no_wire_can_carry_are_invalid(cf_server: CfServer,
+                                                                claims: dict[str, object]) -> None:
+    """Signed by the backend, still refused: a user id with a lone surrogate or NaN in info
+    would make every push to that client (and the join/leave pushes to others) fail."""
+    import jwt
+
+    from .conftest import SECRET
+
+    signed = jwt.encode(claims, SECRET, algorithm="HS256")
+    async with connect(cf_server.cf_ws) as ws:
+        await ws.send('{"id": 1, "connect": {"token": "' + signed + '"}}')
+        assert await RawClient(ws).closed_with() == 3500

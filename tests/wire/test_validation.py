@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from livehub.errors import BadRequest, PayloadTooLarge
 from livehub.wire import sse
 from livehub.wire.payload import PayloadKind
-from livehub.wire.validation import PublicationRules, check_event, loads
+from livehub.wire.validation import PublicationRules, check_decoded, check_event, loads
 
 # -- strict JSON (RFC 8259 §6 numbers, §8.2 strings; I-JSON RFC 7493 §2.1) ----------------------
 
@@ -112,3 +112,15 @@ def test_accepted_event_names_encode_on_the_sse_wire(event: str) -> None:
         return
     block = sse.event_block(sse.data_lines(b"x"), event=event)
     assert block.count(b"\n") == 3  # event:, data:, and the blank line: one event
+
+
+def test_values_decoded_elsewhere_follow_the_same_rules() -> None:
+    check_decoded({"sub": "u", "info": {"a": [1, 2.5, "\U0001f600"]}}, what="claims")
+    nested: object = 1
+    for _ in range(64):
+        nested = [nested]
+    check_decoded(nested, what="claims")
+    for bad, fragment in (({"a": "\udfff"}, "surrogate"), ([float("inf")], "not finite"),
+                          ({"x": float("nan")}, "not finite"), ([nested], "nested deeper")):
+        with pytest.raises(BadRequest, match=fragment):
+            check_decoded(bad, what="claims")

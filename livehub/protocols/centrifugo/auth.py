@@ -22,8 +22,9 @@ import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from livehub.codes import Disconnect, ErrorCode
-from livehub.errors import ConfigError, Unauthorized
+from livehub.errors import BadRequest, ConfigError, Unauthorized
 from livehub.protocols.centrifugo.settings import CentrifugoSettings
+from livehub.wire import validation
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512")
@@ -136,6 +137,12 @@ class TokenVerifier:
             raise TokenExpired("token expired") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"invalid token: {exc}") from None
+        except RecursionError:
+            raise InvalidToken("invalid token: claims nested too deep") from None
+        try:  # the same strict JSON as everything else a peer sends
+            validation.check_decoded(claims, what="token claims")
+        except BadRequest as exc:
+            raise InvalidToken(f"invalid token: {exc.message}") from None
         return claims
 
     @staticmethod
