@@ -61,6 +61,12 @@ class Transport(Protocol):
     def close(self, info: DisconnectInfo) -> None:
         """Say goodbye in this transport's way and close."""
 
+    def begin_catch_up(self) -> None:
+        """A catch-up (recovered publications) follows: exempt from ``max_buffer``."""
+
+    def end_catch_up(self) -> None:
+        """The catch-up is written; what it queued is allowed until the client read it."""
+
 
 class State(enum.Enum):
     CONNECTING = 1
@@ -107,13 +113,19 @@ class ChannelSub:
         self.session.close(info)
 
     def release(self) -> None:
-        """Write what was held during the subscribe, then pass writes straight through."""
+        """Write what was held during the subscribe (the hub's catch-up: recovered, then
+        live publications), then pass writes straight through.  Like every catch-up it is
+        bounded by the resume budget, not by ``max_buffer`` (``Outgoing.begin_catch_up``)."""
         held = self.held
         self.held = None
         if held:
-            write = self.session.transport.write
-            for data in held:
-                write(data)
+            transport = self.session.transport
+            transport.begin_catch_up()
+            try:
+                for data in held:
+                    transport.write(data)
+            finally:
+                transport.end_catch_up()
 
     @property
     def client_info(self) -> ClientInfo:
