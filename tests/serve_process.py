@@ -62,6 +62,21 @@ class ServeProcess(LocalAddress):
                     return int(line.split()[1]) * 1024
         raise AssertionError("no VmRSS")
 
+    def reset_peak(self) -> None:
+        """Start measuring the peak RSS from now (``VmHWM``; Linux ``clear_refs`` 5)."""
+        assert self.proc is not None
+        with open(f"/proc/{self.proc.pid}/clear_refs", "w") as refs:
+            refs.write("5")
+
+    def peak_rss(self) -> int:
+        """Peak resident set size in bytes since the start or ``reset_peak`` (``VmHWM``)."""
+        assert self.proc is not None
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError("no VmHWM")
+
     def stop(self) -> None:
         stop_process(self.proc)
 
