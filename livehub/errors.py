@@ -16,6 +16,8 @@
     │   └── Forbidden               valid request, not allowed (403 / 1008 / 103)
     │       └── UnknownNamespace    channel in a namespace that is not configured (404 / 102)
     ├── ConfigError                 we are misconfigured (raised at start-up, never to a client)
+    ├── ServerError                 a fault on our side: the broker refused a command or returned
+    │                               data that cannot be decoded (500 / 1011 / 100)
     └── Unavailable                 a dependency (broker) cannot serve now (503 / 1011 / 108)
 
 Handlers catch ``LivehubError`` and answer with its fields; anything else is a bug, logged
@@ -131,6 +133,12 @@ class UnknownNamespace(Forbidden):
 
 class ConfigError(LivehubError):
     """livehub is misconfigured; raised at start-up, never sent to a client."""
+
+
+class ServerError(LivehubError):
+    """A fault on our side that the client cannot fix: the broker refused a command (a Redis
+    error reply) or returned data that cannot be decoded.  Logged; the client gets a generic
+    answer (500 / 1011 / 100) that reveals nothing."""
 
 
 class Unavailable(LivehubError):

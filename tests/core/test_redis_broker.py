@@ -22,7 +22,8 @@ from livehub.core.hub import Hub
 from livehub.core.node import Node
 from livehub.core.presence import ClientInfo
 from livehub.core.redis.client import RedisBroker, RedisOptions, connect
-from livehub.errors import Unavailable
+from livehub.core.redis.codec import encode_body
+from livehub.errors import LivehubError, ServerError, Unavailable
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
 
@@ -305,3 +306,53 @@ async def test_reads_of_unpublished_channels_keep_state_briefly(nodes: NodeFacto
     assert await client.ttl(node.keys.meta("watched")) > EMPTY_META_TTL
     await node.history("watched", options=OPTS, limit=0)
     assert await client.ttl(node.keys.meta("watched")) > EMPTY_META_TTL
+
+
+async def test_a_fill_that_fails_is_logged_once_and_announced_as_a_reset(
+        nodes: NodeFactory, caplog: pytest.LogCaptureFixture) -> None:
+    """A gap in live delivery whose history read fails (here Redis refuses it: the history
+    key has the wrong type) is logged in one line and reaches subscribers as a reset, never
+    a silent stop (issue 8 item 3: the fill task's error used to be lost with the queue)."""
+    node = await nodes(start=False)
+    core = Node(node, Namespaces(OPTS))
+    await core.start()
+    fake = Fake()
+    await core.subscribe(fake, TagVariant(), ["g"])
+    first = await core.publish("g", b"1", PayloadKind.TEXT)
+    async with asyncio.timeout(5):
+        while b"g:1:1" not in fake.writes:
+            await asyncio.sleep(0.01)
+    await node.client.delete(node.keys.history("g"))
+    await node.client.set(node.keys.history("g"), b"not a stream")
+    gap = f"3:{first.epoch}:{int(time.time() * 1000)}:".encode() + encode_body(
+        b"3", PayloadKind.TEXT, None, None)
+    await node.client.publish(node.keys.pub_topic("g"), gap)
+    async with asyncio.timeout(5):
+        while b"g:3:3" not in fake.writes:
+            await asyncio.sleep(0.01)
+    assert fake.writes[-2:] == [b"RESET g", b"g:3:3"]
+    failures = [r for r in caplog.records if "could not fill the gap" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is None
+    assert "\n" not in failures[0].getMessage()
+
+
+async def test_broker_errors_surface_as_server_errors(nodes: NodeFactory) -> None:
+    """A history read that Redis refuses, or whose entries cannot be decoded, raises
+    ``ServerError`` (a ``LivehubError``: endpoints answer it with a code) from history and
+    from subscribe, and the failed subscribe leaves nothing registered (issue 8 item 3)."""
+    node = await nodes(start=False)
+    core = Node(node, Namespaces(OPTS), release_delay=0)
+    await core.start()
+    first = await core.publish("w", b"1", PayloadKind.TEXT)
+    await node.client.xadd(node.keys.history("w"), {"t": 0, "p": b"garbage"}, id="2-0")
+    with pytest.raises(ServerError):
+        await core.history("w", since=StreamPosition(first.epoch, 0))
+    with pytest.raises(ServerError):
+        await core.subscribe(Fake(), TagVariant(), ["w"],
+                             since={"w": StreamPosition(first.epoch, 0)})
+    assert core.hub.subscriber_count("w") == 0
+    await node.client.delete(node.keys.history("w"))
+    await node.client.set(node.keys.history("w"), b"not a stream")
+    with pytest.raises(ServerError) as refused:
+        await core.history("w", since=first)
+    assert refused.value.http_status == 500 and isinstance(refused.value, LivehubError)

@@ -20,7 +20,8 @@ first ``await``.  So one connection's messages keep their order across the clust
 node's single pub/sub connection (``PubSubLink``) and returns once Redis confirmed them.
 Messages of one channel arrive in offset order (the script publishes inside the atomic step and
 Redis keeps order per connection).  Each channel remembers the position it delivered last; a
-message that is not the next one (a reconnect lost some, or the epoch changed) starts a *fill*:
+message that is not the next one (``recovery.step``: a reconnect lost some, or the epoch
+changed) starts a *fill*:
 later messages queue behind it while the history after the last delivered position (or from
 the start of the new epoch) is read, then history and queue are delivered in offset order with
 duplicates dropped.  After a reconnect every channel is filled the same way as soon as its
@@ -28,8 +29,11 @@ subscription is confirmed again.  Whatever history cannot cover reaches the hub 
 epoch change, which the hub announces to its subscribers as a reset: never a silent skip.
 
 *Failures.*  Commands fail fast with ``Unavailable`` (HTTP 503) while Redis is unreachable;
-redis-py's retries are off (a publish is not idempotent).  The pub/sub connection reconnects
-by itself with backoff; local subscribers stay connected meanwhile.
+redis-py's retries are off (a publish is not idempotent).  A command Redis refuses (an error
+reply) or history that cannot be decoded raises ``ServerError``: no Redis or codec exception
+leaves this module.  A fill that cannot read history is logged in one line and delivers its
+queue alone, so the hub announces the gap (a reset).  The pub/sub connection reconnects by
+itself with backoff; local subscribers stay connected meanwhile.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from livehub.core.broker import BrokerHandler, HistoryResult, Publication
 from livehub.core.channels import ChannelOptions
 from livehub.core.presence import ClientInfo
+from livehub.core.recovery import Step, fill_from, step, unseen
 from livehub.core.redis.codec import (
     CodecError,
     Keys,
@@ -61,7 +66,7 @@ from livehub.core.redis.codec import (
 )
 from livehub.core.redis.pubsub import PubSubLink
 from livehub.core.redis.scripts import HISTORY, PUBLISH
-from livehub.errors import LivehubError, Unavailable
+from livehub.errors import ServerError, Unavailable
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
 
@@ -251,8 +256,7 @@ class RedisBroker:
                         continue
                     if isinstance(reply, Exception):
                         log.error("Redis refused a command: %s", reply)
-                        cmd.future.set_exception(
-                            LivehubError(f"broker error: {reply}"))
+                        cmd.future.set_exception(ServerError(f"broker error: {reply}"))
                     else:
                         cmd.future.set_result(reply)
 
@@ -306,14 +310,19 @@ class RedisBroker:
             except RedisConnectionError:
                 # a pooled connection that Redis closed: reads are safe to send again, once
                 reply = await self._history(keys=keys, args=args)
-        except ResponseError:
-            raise
+        except ResponseError as exc:
+            log.error("Redis refused a history read of %r: %s", channel, exc)
+            raise ServerError(f"broker error: {exc}") from None
         except (RedisError, OSError) as exc:
             log.warning("Redis history read failed: %s", exc)
             raise Unavailable(UNAVAILABLE) from None
         epoch, top_offset, messages, first = reply
         top = StreamPosition(_text(epoch), int(top_offset))
-        pubs = [decode_message(channel, m) for m in messages]
+        try:
+            pubs = [decode_message(channel, m) for m in messages]
+        except CodecError as exc:
+            log.error("malformed history of channel %r: %s", channel, exc)
+            raise ServerError(f"malformed history of channel {channel!r}") from None
         if since is None:
             return HistoryResult(pubs, top, True)
         if since.epoch != top.epoch or since.offset > top.offset:
@@ -358,14 +367,13 @@ class RedisBroker:
             chan.queue.append(pub)
             return
         last = chan.last
-        pos = pub.position
-        if last is None or (pos.epoch == last.epoch and pos.offset == last.offset + 1):
+        after = step(last, pub.position)
+        if after is Step.NEXT:
             self._deliver(chan, pub)
-        elif pos.epoch == last.epoch and pos.offset <= last.offset:
-            return  # already delivered
-        else:
-            since = last if pos.epoch == last.epoch else StreamPosition(pos.epoch, 0)
-            self._start_fill(chan, since, [pub])
+        elif after is Step.GAP:
+            assert last is not None
+            self._start_fill(chan, fill_from(last, pub.position), [pub])
+        # Step.SEEN: already delivered
 
     def _deliver(self, chan: _Chan, pub: Publication) -> None:
         chan.last = pub.position
@@ -394,17 +402,26 @@ class RedisBroker:
         self.fills += 1
         task = asyncio.get_running_loop().create_task(self._fill(chan, since))
         self._fills.add(task)
-        task.add_done_callback(self._fills.discard)
+        task.add_done_callback(self._fill_done)
+
+    def _fill_done(self, task: asyncio.Task[None]) -> None:
+        self._fills.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("gap fill failed: %r", task.exception())
 
     async def _fill(self, chan: _Chan, since: StreamPosition) -> None:
-        """Deliver what live delivery missed after ``since``, then the queued messages."""
+        """Deliver what live delivery missed after ``since``, then the queued messages.
+
+        A fill that cannot read history delivers the queue alone: the hub sees the gap and
+        tells its subscribers they missed publications (a reset), never a silent skip.
+        """
         found: list[Publication] = []
         try:
             for delay in (*FILL_DELAYS, None):
                 try:
                     found = await self._missed(chan.name, since)
                     break
-                except LivehubError as exc:
+                except Unavailable as exc:
                     if delay is None:
                         log.error("could not fill the gap of channel %r from history (%s): "
                                   "local subscribers will be told they missed publications",
@@ -413,17 +430,14 @@ class RedisBroker:
                     await asyncio.sleep(delay)
                     if self._chans.get(chan.name) is not chan:
                         return
-        except CodecError as exc:
-            log.error("malformed history of channel %r: %s", chan.name, exc)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the gap is announced below
+            log.error("could not fill the gap of channel %r from history (%s): local "
+                      "subscribers will be told they missed publications", chan.name, exc)
         finally:
             queued, chan.queue = chan.queue or [], None
         if self._chans.get(chan.name) is not chan:
             return  # unsubscribed meanwhile
-        for pub in (*found, *queued):
-            last = chan.last
-            if (last is not None and last.epoch == pub.position.epoch
-                    and pub.position.offset <= last.offset):
-                continue
+        for pub in unseen(chan.last, (*found, *queued)):
             self._deliver(chan, pub)
 
 
