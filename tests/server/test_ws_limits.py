@@ -13,6 +13,7 @@ import zlib
 import pytest
 import websockets
 
+from ..centrifugo.conftest import make_cf_server
 from ..conftest import LiveServer
 from ..serve_process import ServeFactory, serve  # noqa: F401 - fixture
 from .wsraw import frame, handshake, read_frames
@@ -138,3 +139,22 @@ def test_compressible_echo_is_still_compressed(server: LiveServer) -> None:
         assert len(data) < 10_000
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/echo", b"\0" * 1_000_000),
+    ("/ws?channel=chat:bombs", b"\0" * 1_000_000),
+    ("/connection/websocket", b"{}" + b" " * 999_998),  # a Centrifugo pong, padded
+])
+def test_compression_budget_holds_on_every_websocket(path: str, message: bytes) -> None:
+    srv = make_cf_server(ws_compress_rate=1_000_000)
+    try:
+        sock = handshake(srv.port, path, DEFLATE)
+        try:
+            send_until_refused(sock, frame(1, deflate_raw(message), rsv=4), 4)
+            code, reason = close_of(read_frames(sock))
+            assert code == 3013 and "compression budget" in reason
+        finally:
+            sock.close()
+    finally:
+        srv.stop()
