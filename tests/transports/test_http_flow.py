@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..app.test_cli import free_port, wait_up
+from .rawhttp import ServerProcess
 
 REQUESTS = 10_000
 PATH = "/" + "x" * 7000
@@ -32,25 +28,15 @@ def rss(pid: int) -> int:
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[str, int]]:
-    port = free_port()
-    env = dict(os.environ, LIVEHUB_PORT=str(port), LIVEHUB_HOST="127.0.0.1",
-               LIVEHUB_API_KEY="k", LIVEHUB_CLOCK="0", LIVEHUB_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "livehub", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_up(url, proc)
-        yield url, proc.pid
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=15)
+def served() -> Iterator[ServerProcess]:
+    server = ServerProcess()
+    yield server
+    server.stop()
 
 
 @pytest.mark.timeout(120)
-def test_pipelining_client_that_never_reads_is_paused(served: tuple[str, int]) -> None:
-    url, pid = served
-    port = int(url.rsplit(":", 1)[1])
+def test_pipelining_client_that_never_reads_is_paused(served: ServerProcess) -> None:
+    url, pid, port = served.url, served.pid, served.port
     for _ in range(20):  # warm up: imports, first allocations
         assert httpx.get(url + PATH).status_code == 404
     before = rss(pid)
