@@ -37,7 +37,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
-from urllib.parse import parse_qs, unquote
 
 import httptools
 
@@ -47,12 +46,15 @@ from livehub.ratelog import RateLimitedLog
 from livehub.transports.admission import Admission
 from livehub.transports.messages import (
     CONTINUE,
+    Refused,
     Request,
     Response,
     error_response,
     head_bytes,
+    parse_head,
     parser_refusal,
     refusal,
+    wants_continue,
 )
 
 __all__ = ["Handler", "HttpConnection", "HttpLimits", "Request", "Response", "Router",
@@ -247,49 +249,17 @@ class HttpConnection(asyncio.Protocol):
         if self._refusal is not None:
             self._refuse(self._refusal)
         parser = self._parser
-        version = parser.get_http_version()
-        if version not in {"1.1", "1.0"}:
-            if version.startswith("0."):
-                self._refuse(refusal(400, "HTTP/0.9 request lines are not supported: "
-                                     "send HTTP/1.1 (RFC 9112 §3)"))
-            self._refuse(refusal(505, f"HTTP/{version} is not supported here: use HTTP/1.1"))
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in self._headers:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            if name in headers:
-                if name == "host":
-                    self._refuse(refusal(400, "more than one Host header (RFC 9112 §3.2)"))
-                headers[name] = f"{headers[name]}, {value}"
-            else:
-                headers[name] = value
-        if version == "1.1":
-            if "host" not in headers:
-                self._refuse(refusal(400, "HTTP/1.1 request without a Host header "
-                                     "(RFC 9112 §3.2)"))
-        elif "transfer-encoding" in headers:
-            self._refuse(refusal(400, "Transfer-Encoding in an HTTP/1.0 request is refused "
-                                 "(RFC 9112 §6.1)"))
-        length = headers.get("content-length")
-        if length is not None and int(length) > self._limits.max_body:
-            self._refuse(refusal(413, f"body larger than {self._limits.max_body} bytes",
-                                 code=ErrorCode.LIMIT_EXCEEDED))
         try:
-            url = httptools.parse_url(self._url)
-        except httptools.HttpParserInvalidURLError:
-            self._refuse(refusal(400, "malformed request target"))
-        path = unquote(url.path.decode("latin-1")) if url.path else "/"
-        query = parse_qs(url.query.decode("latin-1"), keep_blank_values=True) if url.query else {}
-        client = self._client
-        if self._proxied:
-            client = self._forwarded_client(headers)
-        self._request = request = Request(
-            method=parser.get_method().decode(), path=path, query=query, headers=headers,
-            keep_alive=parser.should_keep_alive(), upgrade=parser.should_upgrade(),
-            client=client, version=version)
-        expect = headers.get("expect")
-        if expect is not None and version == "1.1":
-            self._expect(request, expect, length)
+            self._request = request = parse_head(
+                parser.get_method(), self._url, self._headers, parser.get_http_version(),
+                max_body=self._limits.max_body, client=self._client,
+                keep_alive=parser.should_keep_alive(), upgrade=parser.should_upgrade())
+            if self._proxied:
+                request.client = self._forwarded_client(request.headers)
+            if wants_continue(request):
+                self._expect(request)
+        except Refused as exc:
+            self._refuse(exc.response)
 
     def _forwarded_client(self, headers: dict[str, str]) -> str:
         """The client a trusted proxy names; charged to that address's budget."""
@@ -301,23 +271,20 @@ class HttpConnection(asyncio.Protocol):
         if client != self._charged:
             refused = admission.charge(client)
             if refused is not None:
-                self._refuse(refused)
+                raise Refused(refused)
             if self._charged is not None:
                 admission.discharge(self._charged)
             self._charged = client
         return client
 
-    def _expect(self, request: Request, expect: str, length: str | None) -> None:
-        """``Expect`` (RFC 9110 §10.1.1): judge the head, then ask for the body."""
-        if expect.strip().lower() != "100-continue":
-            self._refuse(refusal(417, "only Expect: 100-continue is supported"))
-        if length == "0" or (length is None and "transfer-encoding" not in request.headers):
-            return  # no body to wait for
+    def _expect(self, request: Request) -> None:
+        """``Expect: 100-continue`` (RFC 9110 §10.1.1): judge the head, then ask for the
+        body."""
         if self._precheck is not None:
             try:
                 self._precheck(request)
             except LivehubError as exc:
-                self._refuse(error_response(exc))
+                raise Refused(error_response(exc)) from None
         if self._busy or self._queue:
             self._continue_owed = True  # after the answers to the requests before it
         elif self.transport is not None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from urllib.parse import parse_qs, unquote
+
+import httptools
 
 from livehub.codes import ErrorCode
 from livehub.errors import LivehubError
@@ -70,6 +74,69 @@ def refusal(status: int, message: str, *, code: int = ErrorCode.BAD_REQUEST,
     if retry_after is not None:
         resp.headers.append(("retry-after", str(retry_after)))
     return resp
+
+
+class Refused(Exception):
+    """A request refused from its head; ``response`` is the answer."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def parse_head(method: bytes, target: bytes, raw_headers: Sequence[tuple[bytes, bytes]],
+               version: str, *, max_body: int, client: str = "", keep_alive: bool = True,
+               upgrade: bool = False) -> Request:
+    """The ``Request`` of a parsed head (llhttp did the syntax), or ``Refused`` by the rules
+    of RFC 9112: versions 1.0 and 1.1 only (§2.3), exactly one ``Host`` in HTTP/1.1 (§3.2),
+    no ``Transfer-Encoding`` in HTTP/1.0 (§6.1), a declared body within ``max_body``."""
+    if version not in {"1.1", "1.0"}:
+        if version.startswith("0."):
+            raise Refused(refusal(400, "HTTP/0.9 request lines are not supported: send "
+                                  "HTTP/1.1 (RFC 9112 §3)"))
+        raise Refused(refusal(505, f"HTTP/{version} is not supported here: use HTTP/1.1"))
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name in headers:
+            if name == "host":
+                raise Refused(refusal(400, "more than one Host header (RFC 9112 §3.2)"))
+            headers[name] = f"{headers[name]}, {value}"
+        else:
+            headers[name] = value
+    if version == "1.1":
+        if "host" not in headers:
+            raise Refused(refusal(400, "HTTP/1.1 request without a Host header "
+                                  "(RFC 9112 §3.2)"))
+    elif "transfer-encoding" in headers:
+        raise Refused(refusal(400, "Transfer-Encoding in an HTTP/1.0 request is refused "
+                              "(RFC 9112 §6.1)"))
+    length = headers.get("content-length")
+    if length is not None and int(length) > max_body:
+        raise Refused(refusal(413, f"body larger than {max_body} bytes",
+                              code=ErrorCode.LIMIT_EXCEEDED))
+    try:
+        url = httptools.parse_url(target)
+    except httptools.HttpParserInvalidURLError:
+        raise Refused(refusal(400, "malformed request target")) from None
+    path = unquote(url.path.decode("latin-1")) if url.path else "/"
+    query = parse_qs(url.query.decode("latin-1"), keep_blank_values=True) if url.query else {}
+    return Request(method=method.decode(), path=path, query=query, headers=headers,
+                   keep_alive=keep_alive, upgrade=upgrade, client=client, version=version)
+
+
+def wants_continue(request: Request) -> bool:
+    """Whether the client waits for ``100 Continue`` before sending its body (RFC 9110
+    §10.1.1: ``Expect: 100-continue`` on an HTTP/1.1 request with a body; ignored in
+    HTTP/1.0); ``Refused`` (417) for any other expectation."""
+    expect = request.headers.get("expect")
+    if expect is None or request.version != "1.1":
+        return False
+    if expect.strip().lower() != "100-continue":
+        raise Refused(refusal(417, "only Expect: 100-continue is supported"))
+    length = request.headers.get("content-length")
+    return length != "0" if length is not None else "transfer-encoding" in request.headers
 
 
 def head_bytes(status: int, headers: list[tuple[str, str]]) -> bytes:
