@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -24,21 +25,27 @@ LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/")
 class ServeProcess(LocalAddress):
     """One ``python -m livehub serve --port 0 --no-clock <args>``; its log is a file."""
 
-    def __init__(self, directory: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, directory: Path, *args: str, env: dict[str, str] | None = None,
+                 nofile: int | None = None) -> None:
         self.log_path = directory / "livehub.log"
         self.args = args
         self.env = env or {}
+        self.nofile = nofile
+        """The process's ``ulimit -n`` (soft), when given."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
 
     def start(self, timeout: float = 20) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEHUB_")}
         env.update(LIVEHUB_API_KEY=API_KEY, PYTHONPATH=str(ROOT), **self.env)
+        argv = [sys.executable, "-m", "livehub", "serve", "--port", "0", "--no-clock",
+                *self.args]
+        if self.nofile is not None:
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            argv = ["prlimit", f"--nofile={self.nofile}:{hard}", "--", *argv]
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "livehub", "serve", "--port", "0", "--no-clock",
-                 *self.args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = LISTENING.search(self.log())
@@ -86,13 +93,15 @@ ServeFactory = Callable[..., ServeProcess]
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[ServeFactory]:
-    """``serve(*args, env=...)`` starts a ``ServeProcess``; every one stops at the end."""
+    """``serve(*args, env=..., nofile=...)`` starts a ``ServeProcess``; every one stops at
+    the end."""
     started: list[ServeProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> ServeProcess:
+    def start(*args: str, env: dict[str, str] | None = None,
+              nofile: int | None = None) -> ServeProcess:
         directory = tmp_path / f"serve{len(started)}"
         directory.mkdir()
-        proc = ServeProcess(directory, *args, env=env)
+        proc = ServeProcess(directory, *args, env=env, nofile=nofile)
         started.append(proc)
         proc.start()
         return proc

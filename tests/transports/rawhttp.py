@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import base64
 import os
-import resource
-import signal
 import socket
 import struct
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -112,38 +107,3 @@ def subscribers(channel: str) -> Callable[[App], int]:
     return lambda app: app.ctx.hub.subscriber_count(channel)
 
 
-
-class ServerProcess:
-    """``livehub serve`` as a real process on a free port (``nofile``: its ``ulimit -n``),
-    its stderr kept in a temporary file."""
-
-    def __init__(self, *, nofile: int | None = None, **env: str) -> None:
-        from ..app.test_cli import free_port, wait_up
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        full = dict(os.environ, LIVEHUB_PORT=str(self.port), LIVEHUB_HOST="127.0.0.1",
-                    LIVEHUB_API_KEY="k", LIVEHUB_CLOCK="0", LIVEHUB_LOG_LEVEL="WARNING", **env)
-
-        argv = [sys.executable, "-m", "livehub", "serve"]
-        if nofile is not None:
-            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-            argv = ["prlimit", f"--nofile={nofile}:{hard}", "--", *argv]
-        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
-        self.proc = subprocess.Popen(argv, env=full, stdout=subprocess.DEVNULL,
-                                     stderr=self._err)
-        wait_up(self.url, self.proc)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def stop(self) -> str:
-        """SIGTERM, wait; the process's stderr."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=15)
-        self._err.seek(0)
-        text = self._err.read().decode(errors="replace")
-        self._err.close()
-        return text

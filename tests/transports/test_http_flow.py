@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from .rawhttp import ServerProcess
+from ..serve_process import ServeFactory, serve  # noqa: F401 - fixture
 
 REQUESTS = 10_000
 PATH = "/" + "x" * 7000
@@ -20,26 +18,14 @@ RSS_GROWTH_BOUND = 25 * 1024 * 1024
 read of requests and the transport's high-water mark (a few hundred KB)."""
 
 
-def rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-@pytest.fixture
-def served() -> Iterator[ServerProcess]:
-    server = ServerProcess()
-    yield server
-    server.stop()
-
-
 @pytest.mark.timeout(120)
-def test_pipelining_client_that_never_reads_is_paused(served: ServerProcess) -> None:
-    url, pid, port = served.url, served.pid, served.port
+def test_pipelining_client_that_never_reads_is_paused(
+        serve: ServeFactory) -> None:  # noqa: F811
+    server = serve()
+    url, port = server.url, server.port
     for _ in range(20):  # warm up: imports, first allocations
         assert httpx.get(url + PATH).status_code == 404
-    before = rss(pid)
+    before = server.rss()
     request = f"GET {PATH} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     total = len(request) * REQUESTS
     with socket.socket() as sock:
@@ -58,7 +44,7 @@ def test_pipelining_client_that_never_reads_is_paused(served: ServerProcess) -> 
         peak = before
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
-            peak = max(peak, rss(pid))
+            peak = max(peak, server.rss())
             time.sleep(0.05)
         print(f"sent {sent} of {total} bytes; RSS {before} -> {peak}")
         assert peak - before < RSS_GROWTH_BOUND, (before, peak)

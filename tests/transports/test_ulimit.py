@@ -7,15 +7,17 @@ from contextlib import ExitStack
 
 import pytest
 
-from .rawhttp import ServerProcess, connect, read_all, read_head, status
+from ..serve_process import ServeFactory, serve  # noqa: F401 - fixture
+from .rawhttp import connect, read_all, read_head, status
 
 NOFILE = 200
 """The server's ``ulimit -n``: its total budget defaults to 100 connections."""
 
 
 @pytest.mark.timeout(60)
-def test_default_total_budget_follows_ulimit_and_exhaustion_is_logged() -> None:
-    server = ServerProcess(nofile=NOFILE, LIVEHUB_MAX_CONNECTIONS_PER_IP="0")
+def test_default_total_budget_follows_ulimit_and_exhaustion_is_logged(
+        serve: ServeFactory) -> None:  # noqa: F811
+    server = serve("--max-connections-per-ip", "0", nofile=NOFILE)
     try:
         with ExitStack() as stack:
             for _ in range(NOFILE - 100):
@@ -43,7 +45,8 @@ def test_default_total_budget_follows_ulimit_and_exhaustion_is_logged() -> None:
                 except OSError:
                     pass
     finally:
-        log = server.stop()
+        server.stop()
+    log = server.log()
     # logged, and rate-limited: one line per 10 s however many were refused
     assert 1 <= log.count("refusing connections: 100 open, max_connections is 100") <= 3, log
     assert 1 <= log.count(f"of ulimit -n {NOFILE} in use") <= 3, log
