@@ -154,12 +154,16 @@ class Hub:
         if state is None:
             return
         position = pub.position
-        after = step(self._positions.get(pub.channel), position)
-        if after is not Step.NEXT:
+        current = self._positions.get(pub.channel)
+        if (current is None or position.offset != current.offset + 1
+                or position.epoch != current.epoch):
+            # not plainly the next one: the rules of recovery.step decide
+            after = step(current, position)
             if after is Step.SEEN:
                 return  # already delivered (e.g. seen through history first)
-            self._continuity_lost(pub.channel, state,
-                                  StreamPosition(position.epoch, position.offset - 1))
+            if after is Step.GAP:
+                self._continuity_lost(pub.channel, state,
+                                      StreamPosition(position.epoch, position.offset - 1))
         self._positions[pub.channel] = position
         self.publications += 1
         positions = self._positions
