@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.transports.outgoing import Flusher, Outgoing
 
@@ -19,13 +21,21 @@ MAX = 1000
 class HeldTransport:
     """Keeps everything written (a peer that never reads); ``sent`` drains it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, reading: bool = False, failing: bool = False) -> None:
+        self.reading = reading
+        """A peer that reads everything at once: nothing is ever held."""
+        self.failing = failing
+        """Writes raise (a bug below the connection)."""
         self.held = 0
         self.writes: list[bytes] = []
+        self.aborted = False
 
     def write(self, data: bytes) -> None:
+        if self.failing:
+            raise RuntimeError("bug in write")
         self.writes.append(data)
-        self.held += len(data)
+        if not self.reading:
+            self.held += len(data)
 
     def get_write_buffer_size(self) -> int:
         return self.held
@@ -35,6 +45,9 @@ class HeldTransport:
 
     def get_extra_info(self, name: str) -> Any:
         return None
+
+    def abort(self) -> None:
+        self.aborted = True
 
 
 class Conn(Outgoing):
@@ -46,6 +59,18 @@ class Conn(Outgoing):
 
     def goodbye(self, info: DisconnectInfo) -> None:
         self.goodbyes.append(info)
+
+    def heartbeat(self, now: float) -> None:
+        pass
+
+
+class Broken(Conn):
+    """A connection with a bug in its goodbye."""
+
+    __slots__ = ()
+
+    def goodbye(self, info: DisconnectInfo) -> None:
+        raise RuntimeError("bug")
 
 
 async def _turn() -> None:
@@ -117,3 +142,32 @@ async def test_catch_up_is_not_limited() -> None:
     conn.write(b"live")  # the replay is the allowance until the transport drains
     await _turn()
     assert conn.goodbyes == []
+
+
+@pytest.mark.parametrize("where", ["goodbye", "write"])
+async def test_one_failing_connection_does_not_stop_the_flush(
+        caplog: pytest.LogCaptureFixture, where: str) -> None:
+    fine_before, fine_after = HeldTransport(reading=True), HeldTransport(reading=True)
+    broken = HeldTransport(failing=where == "write")
+    conns = [Conn(fine_before), Broken(broken), Conn(fine_after)]
+    for conn in conns:  # the flusher of the first: all three in one flush
+        conn._flusher = conns[0]._flusher
+    for data in (b"a" * 2 * MAX, b"b" * 10, b"c" * 2 * MAX):  # the broken one is slow
+        for conn in conns:
+            conn.write(data)
+        await _turn()
+    assert broken.aborted and conns[1].closed
+    expected = [b"a" * 2 * MAX, b"b" * 10, b"c" * 2 * MAX]
+    assert fine_before.writes == fine_after.writes == expected
+    assert not fine_before.aborted and not fine_after.aborted
+    failures = [r for r in caplog.records if "failed while" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None
+    conns[0].write(b"more")
+    conns[2].write(b"more")
+    await _turn()
+    assert fine_before.writes[-1] == fine_after.writes[-1] == b"more"
+
+
+def test_outgoing_is_abstract() -> None:
+    with pytest.raises(TypeError, match="goodbye"):
+        Outgoing(HeldTransport(), None, MAX)  # type: ignore[abstract, arg-type]

@@ -140,11 +140,7 @@ class CentrifugoStream(Outgoing, asyncio.Protocol):
     def heartbeat(self, now: float) -> None:
         """The node pings at the protocol level."""
 
-    def close(self, info: DisconnectInfo) -> None:
-        if self.closed:
-            return
-        self.flush()
-        self.closed = True
+    def goodbye(self, info: DisconnectInfo) -> None:
         transport = self.transport
         if not transport.is_closing():
             goodbye = self.variant.encode_push("disconnect",
