@@ -1,8 +1,11 @@
-"""SSE (``GET /events``) and HTTP streaming (``GET /stream``) endpoints and their connections.
+"""The one stream connection: a taken-over HTTP response that only sends (SSE, NDJSON...).
 
-Both take over the socket after validating the request, write the response head, and hand a
-write-only ``Outgoing`` connection to the hub.  Resume position comes from ``Last-Event-ID``
-(what ``EventSource`` sends on reconnection), ``?last_event_id=`` or ``?cursor=``.
+Every protocol's SSE and HTTP-streaming endpoints use it (``/events`` and ``/stream`` of the
+plain protocol, Centrifugo's ``/connection/sse`` and ``/connection/http_stream`` and their
+unidirectional forms).  A protocol describes its wire with a ``StreamFraming`` (content type,
+chunked or not, heartbeat, the goodbye message) and opens the stream with ``open_stream``; the
+connection owns the rest: the response head, buffering (``Outgoing``), ignoring input up to a
+bound, the goodbye and closing, and releasing what it holds when the socket goes.
 """
 
 from __future__ import annotations
@@ -10,29 +13,72 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.hub import Subscription
 from livehub.transports.context import ServerContext
+from livehub.transports.http import HttpConnection, Request, Response, head_bytes
 from livehub.transports.outgoing import Outgoing
 
 log = logging.getLogger(__name__)
 
 MAX_IGNORED_INPUT = 64 * 1024
+"""Bytes a stream's client may send (ignored) before it is closed with 3501."""
 CLOSE_TIMEOUT = 3.0
+"""Seconds a peer that never reads may keep a closed stream's socket and its buffer."""
+LAST_CHUNK = b"0\r\n\r\n"
+"""The end of a chunked body (RFC 9112 §7.1)."""
+
+_GONE = object()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamFraming:
+    """How one kind of stream looks on the wire; the protocol chooses, the connection applies."""
+
+    content_type: str
+    chunked: bool
+    """An HTTP/1.1 chunked body (its messages are chunks, the goodbye is followed by the last
+    chunk), or a body that ends with the connection (SSE, HTTP/1.0 clients)."""
+    goodbye: Callable[[DisconnectInfo], bytes]
+    """The last message, framed: why the stream ends (a ``disconnect`` event or line)."""
+    heartbeat: bytes | None = None
+    """Written on every heartbeat tick; None when the protocol pings on its own."""
+    preamble: bytes = b""
+    """Written right after the response head (SSE ``retry:``)."""
+
+    def headers(self, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The response headers of a stream (``extra``: CORS and the like)."""
+        return [("content-type", self.content_type), *self.head_headers(), *extra,
+                ("transfer-encoding", "chunked") if self.chunked else ("connection", "close")]
+
+    @staticmethod
+    def head_headers() -> list[tuple[str, str]]:
+        """Headers that keep proxies from buffering or caching the stream."""
+        return [("cache-control", "no-cache, no-transform"), ("x-accel-buffering", "no")]
+
+    def head_response(self) -> Response:
+        """The answer to ``HEAD``: the head a ``GET`` would get, no stream (RFC 9110 §9.3.2)."""
+        return Response(200, content_type=self.content_type, headers=self.head_headers(),
+                        streamed=True)
 
 
 class StreamConnection(Outgoing, asyncio.Protocol):
-    """A taken-over HTTP connection that only sends: SSE or newline-delimited JSON."""
+    """A taken-over HTTP response that only sends; input is ignored up to a bound.
 
-    __slots__ = ("_ctx", "_farewell", "_heartbeat_bytes", "_ignored", "subscription")
+    ``subscription`` (if set) is released when the connection ends; subclasses that hold more
+    (a protocol session) override ``on_closed``, which runs exactly once.
+    """
 
-    def __init__(self, ctx: ServerContext, transport: asyncio.Transport, *,
-                 heartbeat: bytes, goodbye: Callable[[DisconnectInfo], bytes]) -> None:
+    __slots__ = ("_ctx", "_framing", "_ignored", "subscription")
+
+    def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
+                 framing: StreamFraming) -> None:
         super().__init__(transport, ctx.flusher, ctx.settings.max_buffer)
         self._ctx = ctx
-        self._heartbeat_bytes = heartbeat
-        self._farewell = goodbye
+        self._framing = framing
         self._ignored = 0
         self.subscription: Subscription | None = None
         ctx.connections[self] = None
@@ -46,12 +92,16 @@ class StreamConnection(Outgoing, asyncio.Protocol):
         self._drop()
 
     def heartbeat(self, now: float) -> None:
-        self.write(self._heartbeat_bytes)
+        beat = self._framing.heartbeat
+        if beat is not None:
+            self.write(beat)
 
     def goodbye(self, info: DisconnectInfo) -> None:
         transport = self.transport
         if not transport.is_closing():
-            transport.write(self._farewell(info))
+            framing = self._framing
+            last = framing.goodbye(info)
+            transport.write(last + LAST_CHUNK if framing.chunked else last)
             transport.close()
             # a peer that never reads must not keep the socket and its buffer forever
             asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
@@ -59,6 +109,23 @@ class StreamConnection(Outgoing, asyncio.Protocol):
 
     def _drop(self) -> None:
         self.closed = True
-        self._ctx.connections.pop(self, None)
+        if self._ctx.connections.pop(self, _GONE) is not _GONE:
+            self.on_closed()
+
+    def on_closed(self) -> None:
+        """Release what the connection holds (once, when it ends)."""
         if self.subscription is not None:
             self._ctx.node.unsubscribe(self.subscription)
+
+
+S = TypeVar("S", bound=StreamConnection)
+
+
+def open_stream(http: HttpConnection, request: Request, framing: StreamFraming,
+                factory: Callable[[asyncio.Transport], S]) -> S:
+    """Take the socket of ``http`` over with the stream ``factory`` builds and send the
+    response head (and the framing's preamble) through it."""
+    conn, _ = http.take_over(factory)
+    head = head_bytes(200, framing.headers(http.extra_headers(request)))
+    conn.write(head + framing.preamble)
+    return conn

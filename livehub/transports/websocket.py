@@ -26,9 +26,10 @@ from livehub.errors import LivehubError
 from livehub.ratelog import RateLimitedLog
 from livehub.transports.compression import CompressionBudget
 from livehub.transports.context import ServerContext
+from livehub.transports.http import Request
 from livehub.transports.outgoing import Outgoing
 from livehub.wire import deflate as pmd
-from livehub.wire.handshake import Handshake, response_bytes
+from livehub.wire.handshake import Handshake, check_request, response_bytes
 from livehub.wire.websocket import (
     BinaryMessage,
     CloseReceived,
@@ -47,6 +48,15 @@ rlog = RateLimitedLog(log)
 
 CLOSE_TIMEOUT = 3.0
 _PING = encode_ping()
+
+
+def handshake(ctx: ServerContext, request: Request) -> Handshake:
+    """Validate the opening handshake of ``request`` (RFC 6455 §4.2.1) with the server's
+    Origin policy and permessage-deflate setting; raises ``BadRequest``/``Forbidden``."""
+    origins = ctx.settings.allowed_origins
+    return check_request(request.method, request.headers,
+                         allowed_origins=None if "*" in origins else list(origins),
+                         deflate=ctx.settings.ws_deflate)
 
 
 class WebSocketConnection(Outgoing, asyncio.Protocol):

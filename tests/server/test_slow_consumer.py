@@ -95,7 +95,7 @@ def _small_window_socket(port: int) -> socket.socket:
     """A client socket with a small receive buffer: the server's transport must hold most of
     what it writes (the kernel cannot absorb a large message)."""
     sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     sock.connect(("127.0.0.1", port))
     sock.setblocking(False)
     return sock
@@ -129,7 +129,7 @@ async def test_one_message_larger_than_max_buffer_is_delivered(make_server) -> N
         await asyncio.get_running_loop().sock_sendall(
             sse, b"GET /events?channel=chat:big HTTP/1.1\r\nHost: x\r\n\r\n")
         async with websockets.connect(srv.ws_url + "/ws?channel=chat:big", max_size=None,
-                                      compression=None,
+                                      compression=None, ping_interval=None,
                                       sock=_small_window_socket(srv.port)) as ws:
             await asyncio.wait_for(_subscribers(srv, "chat:big", 2), 5)
             await asyncio.to_thread(srv.publish, "chat:big", big)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING
 
 from livehub.codes import Disconnect, DisconnectInfo
@@ -34,19 +34,19 @@ from livehub.protocols.centrifugo.variants import (
     sse_variant,
     websocket_variant,
 )
+from livehub.transports import websocket
 from livehub.transports.context import ServerContext
-from livehub.transports.http import HttpConnection, Request, Response, head_bytes
-from livehub.transports.outgoing import Outgoing
+from livehub.transports.http import HttpConnection, Request, Response
 from livehub.transports.routing import Router
+from livehub.transports.stream import StreamConnection, StreamFraming, open_stream
 from livehub.transports.websocket import WebSocketConnection
-from livehub.wire.handshake import Handshake, check_request
+from livehub.wire.handshake import Handshake
 
 if TYPE_CHECKING:
     from livehub.protocols.centrifugo.node import CentrifugoNode
 
 log = logging.getLogger(__name__)
 
-MAX_IGNORED_INPUT = 64 * 1024
 GET = frozenset({"GET", "HEAD"})
 POST = frozenset({"POST"})
 
@@ -105,49 +105,24 @@ class CentrifugoWebSocket(WebSocketConnection):
         super().close(info)
 
 
-class CentrifugoStream(Outgoing, asyncio.Protocol):
-    """A taken-over HTTP response carrying Centrifugo replies or pushes (SSE or HTTP
-    streaming); it only writes, input is ignored up to a bound."""
+class CentrifugoStream(StreamConnection):
+    """Centrifugo's SSE and HTTP streaming: the one stream connection of ``transports``,
+    carrying a session (replies and pushes out; commands arrive through ``/emulation``)."""
 
-    __slots__ = ("_chunked", "_ctx", "_ignored", "emulation", "name", "ping_frame", "session",
-                 "uni", "variant")
+    __slots__ = ("emulation", "name", "ping_frame", "session", "uni", "variant")
 
     def __init__(self, ctx: ServerContext, transport: asyncio.Transport, node: CentrifugoNode,
-                 *, name: str, uni: bool, emulation: bool, variant: PushVariant, chunked: bool,
+                 *, name: str, uni: bool, variant: PushVariant, framing: StreamFraming,
                  ping_frame: bytes) -> None:
-        super().__init__(transport, ctx.flusher, ctx.settings.max_buffer)
-        self._ctx = ctx
-        self._chunked = chunked
-        self._ignored = 0
+        super().__init__(ctx, transport, framing)
         self.name = name
         self.uni = uni
-        self.emulation = emulation
+        self.emulation = not uni
         self.variant = variant
         self.ping_frame = ping_frame
-        ctx.connections[self] = None
         self.session = Session(node, self)
 
-    def data_received(self, data: bytes) -> None:
-        self._ignored += len(data)
-        if self._ignored > MAX_IGNORED_INPUT:
-            self.close(Disconnect.BAD_REQUEST)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._ctx.connections.pop(self, None)
-        self.session.closed()
-
-    def heartbeat(self, now: float) -> None:
-        """The node pings at the protocol level."""
-
-    def goodbye(self, info: DisconnectInfo) -> None:
-        transport = self.transport
-        if not transport.is_closing():
-            goodbye = self.variant.encode_push("disconnect",
-                                               protocol.disconnect_body(info.code, info.reason))
-            transport.write(goodbye + (b"0\r\n\r\n" if self._chunked else b""))
-            transport.close()
-        self._ctx.connections.pop(self, None)
+    def on_closed(self) -> None:
         self.session.closed()
 
 
@@ -157,10 +132,7 @@ class CentrifugoStream(Outgoing, asyncio.Protocol):
 def _handshake(ctx: ServerContext, request: Request) -> Handshake:
     if request.arg("cf_protocol", "json") != "json":
         raise BadRequest("only the JSON protocol is supported")
-    origins = ctx.settings.allowed_origins
-    return check_request(request.method, request.headers,
-                         allowed_origins=None if "*" in origins else list(origins),
-                         deflate=ctx.settings.ws_deflate)
+    return websocket.handshake(ctx, request)
 
 
 async def websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
@@ -182,25 +154,32 @@ async def uni_websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, reque
         conn.start_uni(connect)
 
 
+def _disconnect_push(variant: PushVariant, info: DisconnectInfo) -> bytes:
+    return variant.encode_push("disconnect", protocol.disconnect_body(info.code, info.reason))
+
+
+@cache
+def _stream_kind(*, sse: bool, uni: bool) -> tuple[PushVariant, StreamFraming, bytes]:
+    """The push variant, the stream framing and the ping of one kind of Centrifugo stream."""
+    if sse:
+        variant = sse_variant(uni=uni)
+        ping = b"event: ping\ndata:\n\n" if uni else sse_frame(protocol.PING)
+        content_type = "text/event-stream; charset=utf-8"
+    else:
+        variant, ping = http_stream_variant(uni=uni), line_chunk(protocol.PING)
+        content_type = "application/json"
+    framing = StreamFraming(content_type=content_type, chunked=not sse,
+                            goodbye=partial(_disconnect_push, variant))
+    return variant, framing, ping
+
+
 def _take_over_stream(node: CentrifugoNode, ctx: ServerContext, request: Request,
                       http: HttpConnection, *, name: str, uni: bool, sse: bool
                       ) -> CentrifugoStream:
-    headers = [("content-type", "text/event-stream; charset=utf-8" if sse
-                else "application/json"),
-               ("cache-control", "no-cache, no-transform"), ("x-accel-buffering", "no")]
-    headers.extend(http.extra_headers(request))
-    headers.append(("connection", "close") if sse else ("transfer-encoding", "chunked"))
-    if sse:
-        variant, ping = sse_variant(uni=uni), (b"event: ping\ndata:\n\n" if uni
-                                               else sse_frame(protocol.PING))
-    else:
-        variant, ping = http_stream_variant(uni=uni), line_chunk(protocol.PING)
-    conn, _ = http.take_over(
-        lambda transport: CentrifugoStream(ctx, transport, node, name=name, uni=uni,
-                                           emulation=not uni, variant=variant,
-                                           chunked=not sse, ping_frame=ping))
-    conn.write(head_bytes(200, headers))
-    return conn
+    variant, framing, ping = _stream_kind(sse=sse, uni=uni)
+    return open_stream(http, request, framing, lambda transport: CentrifugoStream(
+        ctx, transport, node, name=name, uni=uni, variant=variant, framing=framing,
+        ping_frame=ping))
 
 
 def _connect_text(node: CentrifugoNode, request: Request) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.hub import Variant
@@ -17,8 +16,8 @@ from livehub.errors import BadRequest, LivehubError
 from livehub.protocols.plain.variants import json_line, json_variant, sse_variant
 from livehub.transports.context import ServerContext
 from livehub.transports.framing import chunk, identity
-from livehub.transports.http import HttpConnection, Request, Response, head_bytes
-from livehub.transports.stream import StreamConnection
+from livehub.transports.http import HttpConnection, Request, Response
+from livehub.transports.stream import StreamConnection, StreamFraming, open_stream
 from livehub.wire import sse
 from livehub.wire.cursor import StreamPosition, decode_cursor
 
@@ -62,24 +61,16 @@ def _stream_goodbye_line(info: DisconnectInfo) -> bytes:
 
 
 def _stream_goodbye(info: DisconnectInfo) -> bytes:
-    return chunk(_stream_goodbye_line(info)) + b"0\r\n\r\n"
+    return chunk(_stream_goodbye_line(info))
 
 
 async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
-                 content_type: str, chunked: bool, preamble: bytes, heartbeat: bytes,
-                 goodbye: Callable[[DisconnectInfo], bytes], variant: Variant,
-                 channels: list[str], since: dict[str, StreamPosition] | None
-                 ) -> Response | None:
-    headers = [("cache-control", "no-cache, no-transform"), ("x-accel-buffering", "no")]
+                 framing: StreamFraming, variant: Variant, channels: list[str],
+                 since: dict[str, StreamPosition] | None) -> Response | None:
     if request.method == "HEAD":
-        # the head a GET would get, no stream (RFC 9110 §9.3.2)
-        return Response(200, content_type=content_type, headers=headers, streamed=True)
-    headers.insert(0, ("content-type", content_type))
-    headers.extend(http.extra_headers(request))
-    headers.append(("transfer-encoding", "chunked") if chunked else ("connection", "close"))
-    conn, _ = http.take_over(
-        lambda transport: StreamConnection(ctx, transport, heartbeat=heartbeat, goodbye=goodbye))
-    conn.write(head_bytes(200, headers) + preamble)
+        return framing.head_response()
+    conn = open_stream(http, request, framing,
+                       lambda transport: StreamConnection(ctx, transport, framing))
     conn.begin_catch_up()
     try:
         conn.subscription = await ctx.node.subscribe(conn, variant, channels, since=since)
@@ -94,15 +85,27 @@ async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
     return None
 
 
+_NDJSON = "application/x-ndjson"
+STREAM_CHUNKED = StreamFraming(content_type=_NDJSON, chunked=True, goodbye=_stream_goodbye,
+                               heartbeat=chunk(json_line({"type": "ping"})))
+STREAM_PLAIN = StreamFraming(content_type=_NDJSON, chunked=False, goodbye=_stream_goodbye_line,
+                             heartbeat=json_line({"type": "ping"}))
+"""``/stream`` for HTTP/1.0 clients, which do not know chunked (RFC 9112 §7.1)."""
+
+
+def sse_framing(retry_ms: int) -> StreamFraming:
+    return StreamFraming(content_type="text/event-stream; charset=utf-8", chunked=False,
+                         goodbye=_sse_goodbye, heartbeat=sse.comment("heartbeat"),
+                         preamble=sse.retry(retry_ms))
+
+
 async def sse_endpoint(ctx: ServerContext, request: Request,
                        http: HttpConnection) -> Response | None:
     """``GET /events?channel=a&channel=b`` — Server-Sent Events (WHATWG HTML §9.2)."""
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "last_event_id", "cursor")
-    return await _start(ctx, request, http, content_type="text/event-stream; charset=utf-8",
-                 chunked=False, preamble=sse.retry(ctx.settings.sse_retry_ms),
-                 heartbeat=sse.comment("heartbeat"), goodbye=_sse_goodbye,
-                 variant=sse_variant(channels), channels=channels, since=since)
+    return await _start(ctx, request, http, framing=sse_framing(ctx.settings.sse_retry_ms),
+                        variant=sse_variant(channels), channels=channels, since=since)
 
 
 async def stream_endpoint(ctx: ServerContext, request: Request,
@@ -113,13 +116,9 @@ async def stream_endpoint(ctx: ServerContext, request: Request,
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "cursor", "since")
     if request.version == "1.0":
-        return await _start(ctx, request, http, content_type="application/x-ndjson",
-                            chunked=False, preamble=b"", heartbeat=json_line({"type": "ping"}),
-                            goodbye=_stream_goodbye_line,
+        return await _start(ctx, request, http, framing=STREAM_PLAIN,
                             variant=json_variant(channels, identity, "plain"),
                             channels=channels, since=since)
-    return await _start(ctx, request, http, content_type="application/x-ndjson",
-                        chunked=True, preamble=b"",
-                        heartbeat=chunk(json_line({"type": "ping"})), goodbye=_stream_goodbye,
+    return await _start(ctx, request, http, framing=STREAM_CHUNKED,
                         variant=json_variant(channels, chunk, "chunk"), channels=channels,
                         since=since)

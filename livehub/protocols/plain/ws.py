@@ -9,11 +9,12 @@ from livehub.core.channels import ChannelOptions
 from livehub.core.hub import Subscription, Variant
 from livehub.errors import BadRequest, LivehubError
 from livehub.protocols.plain.variants import json_variant, raw_ws_variant
+from livehub.transports import websocket
 from livehub.transports.context import ServerContext
 from livehub.transports.http import HttpConnection, Request
 from livehub.transports.websocket import WebSocketConnection
 from livehub.wire.cursor import decode_cursor
-from livehub.wire.handshake import Handshake, check_request
+from livehub.wire.handshake import Handshake
 from livehub.wire.payload import PayloadKind
 from livehub.wire.websocket import Opcode
 
@@ -71,15 +72,8 @@ class ChannelConnection(WebSocketConnection):
             self._ctx.node.unsubscribe(self.subscription)
 
 
-def _handshake(ctx: ServerContext, request: Request) -> Handshake:
-    origins = ctx.settings.allowed_origins
-    return check_request(request.method, request.headers,
-                         allowed_origins=None if "*" in origins else list(origins),
-                         deflate=ctx.settings.ws_deflate)
-
-
 async def echo_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
-    handshake = _handshake(ctx, request)
+    handshake = websocket.handshake(ctx, request)
     conn, tail = http.take_over(lambda transport: EchoConnection(ctx, transport, handshake))
     conn.start(handshake, tail)
 
@@ -95,7 +89,7 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
         raise BadRequest("format must be raw or json")
     cursor = request.arg("since") or request.arg("cursor")
     since = decode_cursor(cursor, [channel]) if cursor else None
-    handshake = _handshake(ctx, request)
+    handshake = websocket.handshake(ctx, request)
     conn, tail = http.take_over(
         lambda transport: ChannelConnection(ctx, transport, handshake, channel, options))
     conn.hold_input()  # the client's own messages come back to it: subscribe first
