@@ -18,11 +18,13 @@ from livehub.core.limits import Limits
 from livehub.core.presence import ClientInfo, MemoryPresence, PresenceManager, PresenceStats
 from livehub.core.recovery import ResumeBudget
 from livehub.errors import LivehubError
+from livehub.ratelog import RateLimitedLog
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
 from livehub.wire.validation import check_text
 
 log = logging.getLogger(__name__)
+rlog = RateLimitedLog(log)
 
 
 class Node:
@@ -151,7 +153,8 @@ class Node:
     def _publish_done(self, task: asyncio.Task[StreamPosition]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("client publication failed: %s", task.exception())
+            rlog.log(logging.ERROR, "client-publication",
+                     "client publication failed: %s", task.exception())
 
     # -- history -----------------------------------------------------------------------------
 

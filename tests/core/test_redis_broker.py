@@ -6,6 +6,7 @@ Tests that restart Redis get their own ``redis-server``; the others share the se
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
@@ -356,3 +357,23 @@ async def test_broker_errors_surface_as_server_errors(nodes: NodeFactory) -> Non
     with pytest.raises(ServerError) as refused:
         await core.history("w", since=first)
     assert refused.value.http_status == 500 and isinstance(refused.value, LivehubError)
+
+
+async def test_client_publications_failing_while_redis_is_down_log_a_bounded_number_of_lines(
+        own_redis: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    """Each client message is a task; with Redis down each one fails.  The log gets a few lines
+    per 10 s, not one per message (issue 10, finding 5)."""
+    broker = RedisBroker(connect(RedisOptions(url=own_redis.url, timeout=1.0)),
+                         prefix=f"t{uuid.uuid4().hex[:10]}")
+    core = Node(broker, Namespaces(OPTS))
+    await core.start()
+    own_redis.kill()
+    with caplog.at_level(logging.ERROR, "livehub.core.node"):
+        for i in range(300):
+            core.publish_nowait("chat", str(i).encode(), PayloadKind.TEXT, options=OPTS)
+        async with asyncio.timeout(10):
+            while core._tasks:
+                await asyncio.sleep(0.01)
+    failed = [r for r in caplog.records if "client publication failed" in r.getMessage()]
+    assert 1 <= len(failed) <= 10
+    await broker.close()

@@ -275,7 +275,8 @@ async def add_presence(session: Session, sub: ChannelSub) -> bool:
         await session.node.core.add_presence(sub.channel, sub.client_info,
                                              ttl=session.node.settings.presence_ttl)
     except LivehubError as exc:
-        log.warning("presence add for %r failed, retried later: %s", sub.channel, exc.message)
+        rlog.warning("presence-add", "presence add for %r failed, retried later: %s",
+                     sub.channel, exc.message)
         return False
     return True
 
@@ -351,7 +352,7 @@ async def server_subscribe(session: Session, channel: str, *, info: bytes | None
         result, sub = await subscribe_channel(session, channel, request, server_side=True,
                                               check=False, chan_info=info)
     except (CommandError, LivehubError) as exc:
-        log.info("server subscribe of %s to %s failed: %s", session.client,
+        rlog.info("server-subscribe", "server subscribe of %s to %s failed: %s", session.client,
                               channel, exc)
         return
     if data is not None:

@@ -14,6 +14,7 @@ from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.hub import Variant
 from livehub.errors import BadRequest, LivehubError
 from livehub.protocols.plain.variants import json_line, json_variant, sse_variant
+from livehub.ratelog import RateLimitedLog
 from livehub.transports.context import ServerContext
 from livehub.transports.framing import chunk, identity
 from livehub.transports.http import HttpConnection, Request, Response
@@ -22,6 +23,7 @@ from livehub.wire import sse
 from livehub.wire.cursor import StreamPosition, decode_cursor
 
 log = logging.getLogger(__name__)
+rlog = RateLimitedLog(log)
 
 
 def stream_channels(ctx: ServerContext, request: Request) -> list[str]:
@@ -75,7 +77,7 @@ async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
     try:
         conn.subscription = await ctx.node.subscribe(conn, variant, channels, since=since)
     except LivehubError as exc:
-        log.warning("stream subscribe failed: %s", exc.message)
+        rlog.warning("stream-subscribe", "stream subscribe failed: %s", exc.message)
         conn.close(Disconnect.SERVER_ERROR)
         return None
     finally:
