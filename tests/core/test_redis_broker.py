@@ -377,3 +377,17 @@ async def test_client_publications_failing_while_redis_is_down_log_a_bounded_num
     failed = [r for r in caplog.records if "client publication failed" in r.getMessage()]
     assert 1 <= len(failed) <= 10
     await broker.close()
+
+
+async def test_undecodable_presence_is_a_server_error(redis_server: RedisServer) -> None:
+    from livehub.core.redis.client import RedisPresence
+
+    client = connect(RedisOptions(url=redis_server.url))
+    presence = RedisPresence(client, prefix=f"t{uuid.uuid4().hex[:10]}")
+    try:
+        await presence.add("p", ClientInfo("c1", "u1"), ttl=60)
+        await client.hset(presence.keys.presence("p"), "c1", b"\xff")
+        with pytest.raises(ServerError):
+            await presence.presence("p")
+    finally:
+        await client.aclose()

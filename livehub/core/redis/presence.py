@@ -13,9 +13,9 @@ from redis.exceptions import RedisError
 
 from livehub.core.presence import ClientInfo, PresenceStats
 from livehub.core.redis.broker import UNAVAILABLE, ttl_ms
-from livehub.core.redis.codec import Keys, decode_info, encode_info
+from livehub.core.redis.codec import CodecError, Keys, decode_info, encode_info
 from livehub.core.redis.scripts import PRESENCE_ADD, PRESENCE_GET
-from livehub.errors import Unavailable
+from livehub.errors import ServerError, Unavailable
 
 
 class RedisPresence:
@@ -53,9 +53,12 @@ class RedisPresence:
         except (RedisError, OSError):
             raise Unavailable(UNAVAILABLE) from None
         out: dict[str, ClientInfo] = {}
-        for i in range(0, len(flat), 2):
-            info = decode_info(flat[i + 1])
-            out[info.client] = info
+        try:
+            for i in range(0, len(flat), 2):
+                info = decode_info(flat[i + 1])
+                out[info.client] = info
+        except CodecError as exc:
+            raise ServerError(f"malformed presence of channel {channel!r}: {exc}") from None
         return out
 
     async def stats(self, channel: str) -> PresenceStats:
