@@ -221,9 +221,8 @@ class MemoryBroker:
         first = items[0].position.offset if items else stream.offset + 1
         recovered = since.offset + 1 >= first
         start = max(0, since.offset + 1 - first)
-        pubs = [items[i] for i in range(start, len(items))]
-        if limit is not None:
-            pubs = pubs[:limit]
+        end = len(items) if limit is None else min(len(items), start + max(limit, 0))
+        pubs = [items[i] for i in range(start, end)]
         return HistoryResult(pubs, top, recovered)
 
     async def remove_history(self, channel: str) -> None:
