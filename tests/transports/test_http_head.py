@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from ..centrifugo.conftest import make_cf_server
 from ..conftest import LiveServer
 from .rawhttp import connect, read_head, read_response
 
@@ -49,3 +50,21 @@ def test_head_of_a_websocket_endpoint_is_not_taken_over(server: LiveServer) -> N
         head, rest = read_head(sock)
     assert not head.startswith(b"HTTP/1.1 101"), head
     assert rest == b""  # headers only
+
+
+def test_head_never_opens_a_stream_on_an_endpoint_that_does_not_answer_it() -> None:
+    """``take_over`` refuses HEAD: the Centrifugo unidirectional SSE endpoint (GET) gets a
+    405 head instead of a stream and a session."""
+    srv = make_cf_server()
+    try:
+        with connect(srv.port) as sock:
+            sock.sendall(b"HEAD /connection/uni_sse?cf_connect=%7B%7D HTTP/1.1\r\nHost: x\r\n"
+                         b"\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, rest = read_head(sock)
+            assert head.startswith(b"HTTP/1.1 405"), head
+            assert b"allow: GET" in head
+            head, _, _ = read_response(sock, rest)  # no body came in between
+            assert head.startswith(b"HTTP/1.1 200")
+        assert srv.call_soon(lambda: len(srv.app.ctx.connections)) == 0  # type: ignore[union-attr]
+    finally:
+        srv.stop()
