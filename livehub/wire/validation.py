@@ -46,11 +46,13 @@ def _finite(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+"""The C scanner, with NaN, Infinity, -Infinity and floats that overflow refused."""
 def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, what: str = "body") -> object:
     """Parse JSON text strictly (see the module docstring); raise ``BadRequest``."""
     try:
         text = data.decode() if isinstance(data, bytes) else data
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise BadRequest(f"{what} is nested deeper than {max_depth} levels") from None
     except UnicodeDecodeError:
@@ -62,29 +64,31 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, what: str = "body") 
 
 
 def check_value(value: object, text: str, *, max_depth: int, what: str) -> None:
-    """Refuse a decoded JSON ``value`` (of source ``text``) nested deeper than ``max_depth`` or
-    holding lone surrogates.  Both checks walk the value only when ``text`` makes them possible
-    (more than ``max_depth`` brackets, a ``\\uD8xx``-``\\uDFxx`` escape)."""
-    deep = text.count("[") + text.count("{") > max_depth
-    surrogates = _ESCAPED_SURROGATE.search(text) is not None
-    if not (deep or surrogates):
+    """Refuse a decoded JSON ``value`` (of valid JSON source ``text``) nested deeper than
+    ``max_depth`` or holding lone surrogates.  Each check walks the value (iteratively) only
+    when ``text`` makes it possible: more than ``max_depth`` brackets; a ``\\uD8xx``-``\\uDFxx``
+    escape."""
+    if text.count("[") + text.count("{") > max_depth and isinstance(value, dict | list):
+        stack: list[tuple[dict[str, object] | list[object], int]] = [(value, 1)]
+        while stack:
+            item, depth = stack.pop()
+            if depth > max_depth:
+                raise BadRequest(f"{what} is nested deeper than {max_depth} levels")
+            for child in item.values() if isinstance(item, dict) else item:
+                if type(child) is dict or type(child) is list:
+                    stack.append((child, depth + 1))
+    if _ESCAPED_SURROGATE.search(text) is None:
         return
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: list[object] = [*item.keys(), *item.values()]
-        elif isinstance(item, list):
-            children = item
-        else:
-            if surrogates and isinstance(item, str) and _SURROGATE.search(item):
-                raise BadRequest(f"{what} holds a lone UTF-16 surrogate (not Unicode text)")
-            continue
-        if depth > max_depth:
-            raise BadRequest(f"{what} is nested deeper than {max_depth} levels")
-        for child in children:
-            if isinstance(child, dict | list) or (surrogates and isinstance(child, str)):
-                stack.append((child, depth + 1))
+    strings: list[object] = [value]
+    while strings:
+        node = strings.pop()
+        if isinstance(node, dict):
+            strings.extend(node.keys())
+            strings.extend(node.values())
+        elif isinstance(node, list):
+            strings.extend(node)
+        elif isinstance(node, str) and _SURROGATE.search(node):
+            raise BadRequest(f"{what} holds a lone UTF-16 surrogate (not Unicode text)")
 
 
 def check_decoded(value: object, *, max_depth: int = MAX_DEPTH, what: str) -> None:

@@ -39,6 +39,7 @@ def test_many_brackets_that_are_not_deep_pass() -> None:
     wide = "[" + ",".join(["[]"] * 1000) + "]"
     assert loads(wide) == [[]] * 1000
     assert loads(json.dumps({"text": "[" * 500})) == {"text": "[" * 500}
+    assert loads(json.dumps("{" * 500)) == "{" * 500
 
 
 @pytest.mark.parametrize("text", ['"\\ud800"', '{"\\udc00": 1}', '["ok", {"a": ["\\uDBFF"]}]'])
