@@ -27,6 +27,12 @@ and then reads the body; otherwise it answers with the final status at once and 
 An upgrade request stops the parser: every byte after it, in the same read or later, is kept
 for the protocol that ``take_over`` installs (a WebSocket's first frame may arrive with the
 handshake).
+
+Errors: before a take-over, a handler's ``LivehubError`` is answered with its HTTP status and
+anything else with a generic 500 (and a traceback in the log).  After a take-over the socket
+is no longer this connection's: every error of the handler goes to the protocol that owns it
+(``Outgoing.fail``: a documented close or disconnect code, then the connection is gone), never
+to the socket as an HTTP answer.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from livehub.transports.messages import (
     refusal,
     wants_continue,
 )
+from livehub.transports.outgoing import Outgoing
 
 __all__ = ["Handler", "HttpConnection", "HttpLimits", "Request", "Response", "Router",
            "error_response", "head_bytes"]
@@ -121,6 +128,8 @@ class HttpConnection(asyncio.Protocol):
         self._busy = False
         self._closing = False
         self._taken_over = False
+        self._owner: tuple[asyncio.BaseProtocol, asyncio.Transport] | None = None
+        """The protocol that took the socket over and the socket (for the handler's errors)."""
         self._timer: asyncio.TimerHandle | None = None
         self._fail: Response | None = None
         self._deferred: Response | None = None
@@ -370,10 +379,16 @@ class HttpConnection(asyncio.Protocol):
             handler = self._router(request)
             response = await handler(request, self)
         except LivehubError as exc:
+            if self._taken_over:
+                rlog.warning("taken-over", "%s %s failed after take-over: %s", request.method,
+                             request.path, exc.message)
+                return self._owner_failed(exc)
             response = error_response(exc)
-        except Exception:  # noqa: BLE001 - logged with its traceback (rate-limited)
+        except Exception as exc:  # noqa: BLE001 - logged with its traceback (rate-limited)
             rlog.exception("http-handler", "handler failed for %s %s", request.method,
                            request.path)
+            if self._taken_over:
+                return self._owner_failed(exc)
             response = Response.json({"error": {"code": 100, "message": "internal error"}}, 500)
         self._current = None
         if response is None:
@@ -385,6 +400,18 @@ class HttpConnection(asyncio.Protocol):
         self.send_response(request, response)
         self._update_reading()
         return True
+
+    def _owner_failed(self, exc: Exception) -> bool:
+        """The handler failed after the socket was taken over: its owner ends it."""
+        self._current = None
+        owned, self._owner = self._owner, None
+        if owned is not None:
+            protocol, transport = owned
+            if isinstance(protocol, Outgoing):
+                protocol.fail(exc)
+            else:  # a protocol that cannot say why on its wire
+                transport.abort()
+        return False
 
     def send_response(self, request: Request, response: Response) -> None:
         transport = self.transport
@@ -494,6 +521,7 @@ class HttpConnection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         protocol = factory(transport)
+        self._owner = (protocol, transport)
         transport.set_protocol(protocol)
         tail = self._upgrade_tail
         self._upgrade_tail = b""

@@ -26,8 +26,10 @@ import abc
 import asyncio
 import logging
 import sys
+from typing import ClassVar
 
 from livehub.codes import Disconnect, DisconnectInfo
+from livehub.errors import LivehubError
 from livehub.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,9 @@ class Outgoing(abc.ABC):
 
     __slots__ = ("_allowance", "_flusher", "_limit", "_pending", "_queued", "closed",
                  "max_buffer", "transport")
+
+    internal_error: ClassVar[DisconnectInfo] = Disconnect.SERVER_ERROR
+    """What this wire says when a bug ends the connection (3004; a WebSocket says 1011)."""
 
     def __init__(self, transport: asyncio.Transport, flusher: Flusher, max_buffer: int) -> None:
         self.transport = transport
@@ -202,6 +207,18 @@ class Outgoing(abc.ABC):
             self.goodbye(info)
         except Exception:  # noqa: BLE001 - this connection's bug, logged
             self.abort("saying goodbye")
+
+    def fail(self, exc: Exception) -> None:
+        """The endpoint that took this connection over failed with ``exc`` (logged by the
+        caller): end the connection with the documented code, a ``LivehubError``'s own close
+        code or else ``internal_error``; what it holds is released as it closes."""
+        self.close(self.failure(exc))
+
+    def failure(self, exc: Exception) -> DisconnectInfo:
+        """The code and reason that end a connection whose endpoint failed with ``exc``."""
+        if isinstance(exc, LivehubError):
+            return DisconnectInfo(exc.close_code, exc.message)
+        return self.internal_error
 
     def abort(self, doing: str) -> None:
         """This connection failed unexpectedly while ``doing`` something (call from an

@@ -238,6 +238,12 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
             self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT,
                                                                  transport.abort)
 
+    internal_error = DisconnectInfo(CloseCode.INTERNAL_ERROR, "internal error")
+
+    def fail(self, exc: Exception) -> None:
+        self.close(self.failure(exc))
+        self.release_input()  # to read the peer's answering Close
+
     def _send_close(self, code: int, reason: str) -> None:
         self.close(DisconnectInfo(code, reason))
 

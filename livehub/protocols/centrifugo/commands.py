@@ -69,6 +69,10 @@ async def uni_connect(session: Session, params: Mapping[str, Any]) -> None:
         session.close(DisconnectInfo(info.code, exc.message))
     except LivehubError as exc:
         session.close(DisconnectInfo(Disconnect.BAD_REQUEST.code, exc.message))
+    except Exception:  # noqa: BLE001 - logged with its traceback (rate-limited)
+        # a bug or a broker failure (uni WebSocket connects run in a task): never a zombie
+        rlog.exception("centrifugo-connect", "connect of client %s failed", session.client)
+        session.close(Disconnect.SERVER_ERROR)
 
 
 async def connect_session(session: Session, params: Mapping[str, Any], command_id: int) -> None:

@@ -57,6 +57,9 @@ class CentrifugoWebSocket(WebSocketConnection):
     __slots__ = ("_uni_started", "emulation", "name", "ping_frame", "session", "uni",
                  "variant")
 
+    internal_error = Disconnect.SERVER_ERROR
+    """Centrifugo says 3004 (reconnect) when a bug ends a connection, on every transport."""
+
     def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
                  handshake: Handshake, node: CentrifugoNode, *, uni: bool) -> None:
         super().__init__(ctx, transport, handshake)
