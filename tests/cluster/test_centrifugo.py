@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from .cf import HEARTBEAT_INTERVAL, NS, Events, JsAgent, PyClient, token
-from .conftest import Node, api, users_on, wait_users
+from .conftest import API_KEY, Node, api, users_on, wait_users
 from .sse import SseStream
 
 pytestmark = [pytest.mark.redis, pytest.mark.node]
@@ -273,3 +273,17 @@ async def test_channels_lists_the_channels_of_every_node(
                 f"{NS}:ch-a": 1, f"{NS}:ch-shared": 2}
     finally:
         await ann.disconnect()
+
+
+async def test_history_with_a_negative_offset_is_refused_on_redis(
+        cf_cluster: list[Node], http: httpx.AsyncClient) -> None:
+    """Redis answered such a read with a ResponseError (a 500 and a traceback); the memory
+    broker with 112.  Both are the same refusal now, before the broker (issue 10, finding 5)."""
+    a = cf_cluster[0]
+    result = await api(http, a, "publish", channel=f"{NS}:neg", data={"n": 1})
+    r = await http.post(f"{a.url}/api/history", headers={"X-API-Key": API_KEY},
+                        json={"channel": f"{NS}:neg", "limit": -1,
+                              "since": {"offset": -4, "epoch": result["epoch"]}})
+    assert r.status_code == 200
+    assert r.json()["error"] == {"code": 107, "message": "offset must be at least 0"}
+    assert "Traceback" not in a.log()
