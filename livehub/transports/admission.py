@@ -48,7 +48,7 @@ def open_files_limit() -> int:
     return 1_000_000 if soft == resource.RLIM_INFINITY else soft
 
 
-def _parse_networks(values: Sequence[str]) -> tuple[ipaddress.IPv4Network
+def parse_networks(values: Sequence[str]) -> tuple[ipaddress.IPv4Network
                                                    | ipaddress.IPv6Network, ...]:
     try:
         return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values if v.strip())
@@ -105,7 +105,7 @@ class Admission:
         """The default leaves ``FD_RESERVE`` descriptors, so clients get a 503 before the
         kernel runs out of descriptors and resets them."""
         self.max_per_ip = limits.max_connections_per_ip
-        self._proxies = _parse_networks(limits.trusted_proxies)
+        self._proxies = parse_networks(limits.trusted_proxies)
         self.total = 0
         self.per_ip: dict[str, int] = {}
         self._handed: dict[asyncio.BaseTransport, str | None] = {}

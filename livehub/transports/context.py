@@ -10,6 +10,8 @@ from typing import Protocol
 from livehub.codes import DisconnectInfo
 from livehub.core.hub import Hub
 from livehub.core.node import Node
+from livehub.errors import ConfigError
+from livehub.transports.admission import parse_networks
 from livehub.transports.compression import TokenBucket
 from livehub.transports.outgoing import Flusher
 
@@ -58,6 +60,12 @@ class ServerSettings:
     echo: bool = True
     clock: bool = True
     clock_channel: str = "clock"
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 0 or self.max_connections_per_ip < 0:
+            raise ConfigError("max_connections and max_connections_per_ip must be >= 0 "
+                              "(0: automatic / no limit)")
+        parse_networks(self.trusted_proxies)  # ConfigError for what is not an address
 
 
 class LongLived(Protocol):
