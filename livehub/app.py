@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import ipaddress
 import logging
 import socket
 import time
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from livehub.codes import Disconnect
+from livehub.core.auth import AuthSettings
 from livehub.core.node import Node
-from livehub.errors import LivehubError, MethodNotAllowed, NotFound
+from livehub.errors import ConfigError, Forbidden, LivehubError, MethodNotAllowed, NotFound
 from livehub.protocols.centrifugo import CentrifugoSettings, install
 from livehub.protocols.centrifugo.node import CentrifugoNode
 from livehub.protocols.plain import pages
@@ -31,6 +33,34 @@ from livehub.transports.routing import Endpoint, Precheck
 from livehub.wire.payload import PayloadKind
 
 log = logging.getLogger(__name__)
+
+
+def is_api(path: str) -> bool:
+    """The server API (``/api``, ``/api/<method>``): never readable cross-origin."""
+    return path == "/api" or path.startswith("/api/")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_settings(settings: ServerSettings) -> None:
+    """Refuse settings that combine into a hole (``ConfigError``: the server does not start)."""
+    origins = settings.allowed_origins
+    if settings.cors_credentials and "*" in origins:
+        raise ConfigError("cors_credentials needs explicit allowed_origins: credentials are "
+                          "never allowed for any origin (*)")
+    if settings.cors_credentials and "null" in origins:
+        raise ConfigError("cors_credentials with the 'null' origin is refused: any sandboxed "
+                          "page or local file sends it")
+    if settings.insecure_api and not is_loopback(settings.host):
+        raise ConfigError(f"insecure_api is only allowed on a loopback address (127.0.0.1, ::1),"
+                          f" not on {settings.host}")
 
 
 @dataclass(eq=False)
@@ -49,8 +79,10 @@ class App:
 
     @classmethod
     def create(cls, node: Node, settings: ServerSettings, *,
-               centrifugo: CentrifugoSettings | None = None) -> App:
-        app = cls(ServerContext.create(node, settings))
+               centrifugo: CentrifugoSettings | None = None,
+               auth: AuthSettings | None = None) -> App:
+        check_settings(settings)
+        app = cls(ServerContext.create(node, settings, auth))
         get = frozenset({"GET", "HEAD"})
         app.route("/events", get, sse_endpoint)
         app.route("/stream", get, stream_endpoint)
@@ -93,28 +125,34 @@ class App:
 
     # -- CORS ----------------------------------------------------------------------------------
 
-    def origin_allowed(self, origin: str) -> bool:
-        allowed = self.ctx.settings.allowed_origins
-        return "*" in allowed or origin in allowed
-
     def cors_headers(self, request: Request) -> list[tuple[str, str]]:
+        """CORS headers of a response: the exact origin when listed (with credentials when
+        configured), ``*`` (never with credentials) when any origin may read, nothing for the
+        server API or other origins."""
         origin = request.headers.get("origin")
-        if origin is None or not self.origin_allowed(origin):
+        if origin is None or is_api(request.path):
             return []
-        headers = [("access-control-allow-origin", origin), ("vary", "Origin")]
-        if self.ctx.settings.cors_credentials:
-            headers.append(("access-control-allow-credentials", "true"))
-        return headers
+        allowed = self.ctx.settings.allowed_origins
+        if origin in allowed and origin != "*":
+            headers = [("access-control-allow-origin", origin), ("vary", "Origin")]
+            if self.ctx.settings.cors_credentials:
+                headers.append(("access-control-allow-credentials", "true"))
+            return headers
+        if "*" in allowed:
+            return [("access-control-allow-origin", "*")]
+        return []
 
     async def _preflight(self, request: Request, http: HttpConnection) -> Response:
         if request.path not in self.routes:
             raise NotFound(f"no such endpoint: {request.path}")
+        if is_api(request.path):
+            raise Forbidden("the server API is not available to cross-origin pages")
         response = Response(204, content_type="text/plain")
         if request.headers.get("origin") and self.cors_headers(request):
             response.headers += [
                 ("access-control-allow-methods", "GET, POST, OPTIONS"),
                 ("access-control-allow-headers",
-                 "Content-Type, X-API-Key, Authorization, Last-Event-ID"),
+                 "Content-Type, Authorization, Last-Event-ID"),
                 ("access-control-max-age", "600")]
         return response
 
@@ -194,9 +232,7 @@ class App:
         interval = self.ctx.settings.heartbeat_interval
         while True:
             await asyncio.sleep(interval)
-            now = loop.time()
-            for conn in list(self.ctx.connections):
-                conn.heartbeat(now)
+            self.ctx.tick(loop.time(), time.time())
             if self.admission is not None:
                 self.admission.sweep()
 

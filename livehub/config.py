@@ -28,8 +28,11 @@ The ``[broker]`` settings follow the same rule: ``LIVEHUB_BROKER``, ``LIVEHUB_RE
 ``LIVEHUB_REDIS_PASSWORD``, ``LIVEHUB_WORKERS``... and ``--broker``, ``--redis-url``,
 ``--workers``...
 
-    [centrifugo]          # Centrifugo client protocol and JWT auth (livehub.protocols.centrifugo)
-    token_hmac_secret = "..."
+    [auth]                # client tokens, every protocol (livehub.core.auth.AuthSettings)
+    token_hmac_secret = "..."   # env LIVEHUB_TOKEN_HMAC_SECRET; also accepted in [centrifugo]
+
+    [centrifugo]          # Centrifugo client protocol (livehub.protocols.centrifugo)
+    client_anonymous = true
 
     [limits]              # budgets against abuse (livehub.core.limits; table: docs/limits.md)
     max_publication_size = 1048576
@@ -39,7 +42,12 @@ The ``[limits]`` settings follow the same rule (``LIVEHUB_MAX_PUBLICATION_SIZE``
 
 The development preset ``--dev`` / ``LIVEHUB_DEV=1`` sits between the defaults and the file: it
 turns on insecure client mode, presence, join/leave, history with recovery, client publish and
-the emulation and unidirectional transports, and is announced by a loud warning.
+the emulation and unidirectional transports, and is announced by a loud warning.  The production
+preset ``--production`` / ``LIVEHUB_PRODUCTION=1`` sits there too: it turns off the echo and
+clock examples and the built-in ``chat`` demo namespace, and refuses to start without an API
+key, with ``insecure_api`` or with ``client_insecure``.  Either way, configurations that open a
+hole (``livehub.app.check_settings``) are refused, and the start-up log warns about each open
+door that is left (``describe``).
 """
 
 from __future__ import annotations
@@ -52,8 +60,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from livehub.app import check_settings
 from livehub.backend import BrokerSettings
-from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.auth import AuthSettings
+from livehub.core.channels import PUBLIC_READ, ChannelOptions, Namespaces
 from livehub.core.limits import Limits
 from livehub.errors import ConfigError
 from livehub.protocols.centrifugo.settings import CentrifugoSettings
@@ -64,8 +74,10 @@ DEFAULT_NAMESPACES: dict[str, ChannelOptions] = {
     # the public demo: anonymous raw WebSockets publish here, so it is bounded in count, age
     # and bytes (a demo hub cannot be filled; docs/limits.md)
     "chat": ChannelOptions(client_publish=True, history_size=100, history_ttl=600,
-                           history_bytes=256 * 1024),
+                           history_bytes=256 * 1024, **PUBLIC_READ),
 }
+"""The built-in demo namespace (``/demo/chat``): anyone may read and publish; used when the
+file configures no namespace, never with ``--production``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,9 @@ class Config:
     centrifugo: CentrifugoSettings = field(default_factory=CentrifugoSettings)
     dev: bool = False
     limits: Limits = field(default_factory=Limits)
+    # -- authorization (issue 9) --
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    production: bool = False
 
 
 _SERVER_FIELDS = {f.name: f for f in dataclasses.fields(ServerSettings)}
@@ -85,8 +100,14 @@ _CHANNEL_FIELDS = {f.name: f for f in dataclasses.fields(ChannelOptions)}
 _BROKER_FIELDS = {f.name: f for f in dataclasses.fields(BrokerSettings)}
 _CF_FIELDS = {f.name: f for f in dataclasses.fields(CentrifugoSettings)}
 _LIMIT_FIELDS = {f.name: f for f in dataclasses.fields(Limits)}
+_AUTH_FIELDS = {f.name: f for f in dataclasses.fields(AuthSettings)}
+AUTH_ALIASES = {"token_hmac_secret_key": "token_hmac_secret",
+                "token_jwks_public_endpoint": "token_jwks_url"}
+"""Centrifugo's own names of the token settings, accepted in ``[auth]`` and ``[centrifugo]``."""
 
-DEV_CENTRIFUGO: dict[str, object] = {"client_insecure": True, "emulation": True, "uni": True}
+DEV_CENTRIFUGO: dict[str, object] = {"emulation": True, "uni": True}
+DEV_AUTH: dict[str, object] = {"client_insecure": True}
+PRODUCTION_SERVER: dict[str, object] = {"echo": False, "clock": False}
 DEV_CHANNELS: dict[str, object] = {
     "presence": True, "join_leave": True, "force_push_join_leave": True, "client_publish": True,
     "allow_presence_for_client": True, "allow_history_for_client": True,
@@ -158,7 +179,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dev", action="store_true", default=None,
                         help="development preset: insecure clients, presence, history, "
                              "emulation (env LIVEHUB_DEV=1); never use in production")
-    for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS, _BROKER_FIELDS, _CF_FIELDS, _LIMIT_FIELDS):
+    parser.add_argument("--production", action="store_true", default=None,
+                        help="production preset: no echo/clock examples or demo namespace; "
+                             "refuses to start without an API key (env LIVEHUB_PRODUCTION=1)")
+    for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS, _BROKER_FIELDS, _CF_FIELDS, _LIMIT_FIELDS,
+                   _AUTH_FIELDS):
         for name, f in fields.items():
             flag = "--" + name.replace("_", "-")
             kind = _field_kind(f)
@@ -186,26 +211,32 @@ def load(args: argparse.Namespace | None = None,
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         unknown = set(data) - {"server", "channels", "namespaces", "log", "broker", "centrifugo",
-                               "limits"}
+                               "limits", "auth"}
         if unknown:
             raise ConfigError(f"{path}: unknown sections {sorted(unknown)}")
     dev = bool(flags.get("dev")) or _convert(
         "bool", env.get(ENV_PREFIX + "DEV", "0"), "environment LIVEHUB_DEV") is True
-    server: dict[str, object] = {}
-    channels: dict[str, object] = dict(DEV_CHANNELS) if dev else {}
+    production = bool(flags.get("production")) or _convert(
+        "bool", env.get(ENV_PREFIX + "PRODUCTION", "0"), "environment LIVEHUB_PRODUCTION") is True
+    if dev and production:
+        raise ConfigError("--dev and --production exclude each other")
+    server: dict[str, object] = dict(PRODUCTION_SERVER) if production else {}
+    channels: dict[str, object] = {**PUBLIC_READ, **(DEV_CHANNELS if dev else {})}
     centrifugo: dict[str, object] = dict(DEV_CENTRIFUGO) if dev else {}
     _apply(server, _SERVER_FIELDS, _table(data, "server"), "[server]")
     _apply(channels, _CHANNEL_FIELDS, _table(data, "channels"), "[channels]")
     broker: dict[str, object] = {}
     _apply(broker, _BROKER_FIELDS, _table(data, "broker"), "[broker]")
-    _apply(centrifugo, _CF_FIELDS, _table(data, "centrifugo"), "[centrifugo]")
     limits: dict[str, object] = {}
     _apply(limits, _LIMIT_FIELDS, _table(data, "limits"), "[limits]")
+    auth, cf_table = _auth_tables(data, dev)
+    _apply(centrifugo, _CF_FIELDS, cf_table, "[centrifugo]")
     for name, fields, target in (("server", _SERVER_FIELDS, server),
                                  ("channels", _CHANNEL_FIELDS, channels),
                                  ("broker", _BROKER_FIELDS, broker),
                                  ("centrifugo", _CF_FIELDS, centrifugo),
-                                 ("limits", _LIMIT_FIELDS, limits)):
+                                 ("limits", _LIMIT_FIELDS, limits),
+                                 ("auth", _AUTH_FIELDS, auth)):
         from_env = {k: env[ENV_PREFIX + k.upper()] for k in fields
                     if ENV_PREFIX + k.upper() in env}
         _apply(target, fields, from_env, "environment")
@@ -213,7 +244,7 @@ def load(args: argparse.Namespace | None = None,
         _apply(target, fields, from_flags, "flags")
         del name
     namespaces: dict[str, ChannelOptions] = (
-        dict(DEFAULT_NAMESPACES) if "namespaces" not in data else {})
+        dict(DEFAULT_NAMESPACES) if "namespaces" not in data and not production else {})
     for ns, values in _table(data, "namespaces").items():
         if not isinstance(values, dict):
             raise ConfigError(f"[namespaces.{ns}] must be a table")
@@ -244,9 +275,42 @@ def load(args: argparse.Namespace | None = None,
         limit_settings = Limits(**limits)  # type: ignore[arg-type]
     except TypeError as exc:
         raise ConfigError(f"limits: {exc}") from None
+    try:
+        auth_settings = AuthSettings(**auth)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ConfigError(f"auth settings: {exc}") from None
+    check_settings(settings)
+    if production:
+        _check_production(settings, auth_settings, generated)
     return Config(settings, Namespaces(_options(channels, "[channels]"), namespaces),
                   log_level, generated, broker=broker_settings, centrifugo=cf_settings,
-                  dev=dev, limits=limit_settings)
+                  dev=dev, limits=limit_settings, auth=auth_settings, production=production)
+
+
+# -- authorization settings (issue 9) ---------------------------------------------------------
+
+
+def _auth_tables(data: Mapping[str, object], dev: bool
+                 ) -> tuple[dict[str, object], dict[str, object]]:
+    """The ``[auth]`` settings (with the dev preset, Centrifugo's names, and the old place of
+    the keys in ``[centrifugo]``, which ``[auth]`` overrides) and the rest of ``[centrifugo]``."""
+    auth: dict[str, object] = dict(DEV_AUTH) if dev else {}
+    cf_table = dict(_table(data, "centrifugo"))
+    old = {k: cf_table.pop(k) for k in list(cf_table) if AUTH_ALIASES.get(k, k) in _AUTH_FIELDS}
+    for where, table in (("[centrifugo]", old), ("[auth]", _table(data, "auth"))):
+        _apply(auth, _AUTH_FIELDS, {AUTH_ALIASES.get(k, k): v for k, v in table.items()}, where)
+    return auth, cf_table
+
+
+def _check_production(server: ServerSettings, auth: AuthSettings, generated: bool) -> None:
+    """What ``--production`` refuses (besides what ``check_settings`` always refuses)."""
+    if generated or not server.api_key:
+        raise ConfigError("--production needs an API key: set api_key (LIVEHUB_API_KEY)")
+    if server.insecure_api:
+        raise ConfigError("--production refuses insecure_api (the server API needs its key)")
+    if auth.client_insecure:
+        raise ConfigError("--production refuses client_insecure (every client could do "
+                          "anything)")
 
 
 def _options(values: Mapping[str, object], where: str) -> ChannelOptions:
@@ -268,7 +332,7 @@ def describe(config: Config) -> Sequence[str]:
                      "connect, subscribe, publish and read presence and history.")
         lines.append("WARNING: never run this in production.")
         lines.append("WARNING: " + "!" * 60)
-    elif config.centrifugo.client_insecure:
+    elif config.auth.client_insecure:
         lines.append("WARNING: client_insecure is on: any client may connect, subscribe and "
                      "publish without a token (development only)")
     if s.insecure_api:
@@ -276,4 +340,28 @@ def describe(config: Config) -> Sequence[str]:
     elif config.api_key_generated:
         lines.append(f"server API key for this run (set LIVEHUB_API_KEY to choose one): "
                      f"{s.api_key}")
+    lines.extend(f"WARNING: {door}" for door in open_doors(config))
     return lines
+
+
+def open_doors(config: Config) -> list[str]:
+    """Each thing left open that a production deployment usually closes (logged loudly at
+    start-up; ``--production`` closes the first three)."""
+    s = config.server
+    doors: list[str] = []
+    if s.echo:
+        doors.append("the /echo example is on (--no-echo or --production turns it off)")
+    if s.clock:
+        doors.append(f"the clock example publishes to {s.clock_channel!r} every second "
+                     "(--no-clock or --production turns it off)")
+    for name, options in config.namespaces.namespaces.items():
+        if options.client_publish and options.anonymous_subscribe:
+            doors.append(f"namespace {name!r}: anonymous clients may publish")
+    if config.namespaces.default.client_publish:
+        doors.append("channels without a namespace: any client may publish")
+    if "*" in s.allowed_origins:
+        doors.append("allowed_origins is *: pages of any site may subscribe to public "
+                     "channels and open WebSockets (list your origins)")
+    if config.centrifugo.client_anonymous:
+        doors.append("client_anonymous is on: Centrifugo clients may connect without a token")
+    return doors

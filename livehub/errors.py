@@ -13,7 +13,10 @@
     │   ├── NotFound                no such endpoint (404)
     │   ├── MethodNotAllowed        endpoint exists, method does not (405, ``Allow`` header)
     │   ├── Unauthorized            missing or wrong credentials (401 / 3500 / 101)
+    │   │   ├── InvalidToken        a token that cannot be trusted (401 / 3500 / 101)
+    │   │   └── TokenExpired        a well-signed token past its expiry (401 / 3005 / 109)
     │   └── Forbidden               valid request, not allowed (403 / 1008 / 103)
+    │       ├── PermissionDenied    the channel permission model says no (403 / 3507 / 103)
     │       └── UnknownNamespace    channel in a namespace that is not configured (404 / 102)
     ├── ConfigError                 we are misconfigured (raised at start-up, never to a client)
     ├── ServerError                 a fault on our side: the broker refused a command or returned
@@ -116,12 +119,33 @@ class Unauthorized(PeerError):
     error_code = int(ErrorCode.UNAUTHORIZED)
 
 
+class InvalidToken(Unauthorized):
+    """A token that cannot be trusted (forged, malformed, wrong algorithm, audience or
+    issuer): 401, or disconnect 3500 (do not reconnect with it)."""
+
+
+class TokenExpired(Unauthorized):
+    """A well-signed token whose ``exp``/``expire_at`` is past: 401 with error 109 (the
+    Centrifugo SDKs fetch a new token and retry), or disconnect 3005 (reconnect with a fresh
+    token)."""
+
+    close_code = 3005
+    error_code = int(ErrorCode.TOKEN_EXPIRED)
+
+
 class Forbidden(PeerError):
     """A well-formed request that is not allowed (publish to a read-only namespace...)."""
 
     http_status = 403
     close_code = int(CloseCode.POLICY_VIOLATION)
     error_code = int(ErrorCode.PERMISSION_DENIED)
+
+
+class PermissionDenied(Forbidden):
+    """Refused by the channel permission model (``livehub.core.permissions``): 403, disconnect
+    3507 on a connection that has no other way to say it, error 103 in a reply."""
+
+    close_code = 3507
 
 
 class UnknownNamespace(Forbidden):

@@ -13,7 +13,8 @@ import pytest
 import uvloop
 
 from livehub.app import App
-from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.auth import AuthSettings
+from livehub.core.channels import Namespaces, public_options
 from livehub.core.limits import Limits
 from livehub.core.memory import MemoryBroker
 from livehub.core.node import Node
@@ -23,11 +24,11 @@ T = TypeVar("T")
 API_KEY = "test-api-key"
 
 TEST_NAMESPACES = {
-    "chat": ChannelOptions(client_publish=True, history_size=100),
-    "small": ChannelOptions(history_size=3, client_publish=True),
-    "nohist": ChannelOptions(history_size=0),
-    "ro": ChannelOptions(client_publish=False),
-    "bench": ChannelOptions(client_publish=True, history_size=1000,
+    "chat": public_options(client_publish=True, history_size=100),
+    "small": public_options(history_size=3, client_publish=True),
+    "nohist": public_options(history_size=0),
+    "ro": public_options(client_publish=False),
+    "bench": public_options(client_publish=True, history_size=1000,
                             history_bytes=64 * 1024 * 1024),
 }
 
@@ -50,10 +51,11 @@ class LiveServer(LocalAddress):
     """A livehub ``App`` served from its own event loop thread."""
 
     def __init__(self, settings: ServerSettings, namespaces: Namespaces,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, auth: AuthSettings | None = None) -> None:
         self.settings = settings
         self.namespaces = namespaces
         self.limits = limits or Limits()
+        self.auth = auth
         self.loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.app: App | None = None
@@ -80,7 +82,7 @@ class LiveServer(LocalAddress):
 
     def create_app(self, node: Node) -> App:
         """The app to serve (a subclass may configure more layers)."""
-        return App.create(node, self.settings)
+        return App.create(node, self.settings, auth=self.auth)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:
         """Run a coroutine on the server's loop and return its result."""
@@ -151,11 +153,13 @@ def make_server() -> Iterator[ServerFactory]:
 
     def make(**overrides: Any) -> LiveServer:
         namespaces = overrides.pop("namespaces", TEST_NAMESPACES)
-        default = overrides.pop("default_options", ChannelOptions())
+        default = overrides.pop("default_options", public_options())
         limits = overrides.pop("limits", None)
+        auth = overrides.pop("auth", None)
         params: dict[str, Any] = {"api_key": API_KEY, "clock": False, "port": 0}
         params.update(overrides)
-        srv = LiveServer(ServerSettings(**params), Namespaces(default, namespaces), limits)
+        srv = LiveServer(ServerSettings(**params), Namespaces(default, namespaces), limits,
+                         auth)
         srv.start()
         servers.append(srv)
         return srv

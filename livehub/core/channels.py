@@ -32,19 +32,22 @@ class ChannelOptions:
     publications are dropped first, and a client resuming from before them gets a reset."""
     client_publish: bool = False
     """Whether subscribers may publish (raw WebSocket messages, client publish commands)."""
-    anonymous_subscribe: bool = True
-    """Whether clients without credentials may subscribe."""
+    anonymous_subscribe: bool = False
+    """Whether clients without a user (no token) may subscribe too, when
+    ``allow_subscribe_for_client`` lets clients subscribe (``PUBLIC_READ`` for the default)."""
     presence: bool = False
     """Keep who is subscribed (Centrifugo ``presence``/``presence_stats``)."""
     join_leave: bool = False
     """Send join/leave events to the broker when clients (un)subscribe."""
 
     # -- Centrifugo client protocol permissions ("Channel permission model") ---------------
-    allow_subscribe_for_client: bool = True
-    """Any connected client may subscribe without a subscription token (channels whose name
-    starts with ``$`` always need one)."""
+    allow_subscribe_for_client: bool = False
+    """Any client with a user may subscribe without a subscription token (channels whose name
+    starts with ``$`` or holds ``#`` never; see ``livehub.core.permissions``).  Off by default,
+    as in Centrifugo, except for channels without a namespace (``PUBLIC_READ``)."""
     allow_user_limited_channels: bool = False
-    """``ns:name#42,43`` may be subscribed to by users 42 and 43 without a token."""
+    """``ns:name#42,43`` may be subscribed to by users 42 and 43 without a token (and by
+    nobody else without one)."""
     allow_publish_for_subscriber: bool = False
     """Clients subscribed to the channel may publish (``client_publish``: any client may)."""
     allow_presence_for_subscriber: bool = False
@@ -67,11 +70,21 @@ class ChannelOptions:
             raise ConfigError(f"history_bytes must be >= 0, not {self.history_bytes}")
 
 
+PUBLIC_READ: dict[str, bool] = {"allow_subscribe_for_client": True, "anonymous_subscribe": True}
+"""What channels without a namespace allow by default: any client, with or without a token,
+may subscribe (the textbook ``EventSource``/``WebSocket`` examples need no token)."""
+
+
+def public_options(**values: object) -> ChannelOptions:
+    """``ChannelOptions`` readable by anyone (``PUBLIC_READ``), with ``values`` on top."""
+    return ChannelOptions(**{**PUBLIC_READ, **values})  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, slots=True)
 class Namespaces:
     """Resolves a channel name to its options."""
 
-    default: ChannelOptions = field(default_factory=ChannelOptions)
+    default: ChannelOptions = field(default_factory=public_options)
     namespaces: Mapping[str, ChannelOptions] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -3,7 +3,12 @@
 The API itself (``POST /api/<method>``, Centrifugo-compatible, including ``publish``) is
 ``livehub.protocols.centrifugo.api``.  Authorised by the ``X-API-Key`` header (or
 ``Authorization: apikey <key>``, or the ``api_key`` query parameter), compared in constant
-time.  ``insecure_api`` turns the check off for development only.
+time.  ``insecure_api`` turns the check off for development only (on a loopback address, and
+then only for requests addressed to a loopback host name, against DNS rebinding).
+
+The API is never for browsers of other origins: a request with an ``Origin`` that is not this
+server's own is refused with 403 before anything runs (a ``text/plain`` POST needs no preflight,
+so the CORS headers alone would not stop it from running).
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ import base64
 import binascii
 import hmac
 import json
+from urllib.parse import urlsplit
 
-from livehub.errors import BadRequest, Unauthorized
+from livehub.errors import BadRequest, Forbidden, Unauthorized
+from livehub.protocols.credentials import same_origin
 from livehub.transports.context import ServerContext
 from livehub.transports.http import Request
 from livehub.wire import validation
@@ -21,7 +28,12 @@ from livehub.wire.payload import PayloadKind
 
 
 def check_api_key(ctx: ServerContext, request: Request) -> None:
+    if "origin" in request.headers and not same_origin(request):
+        raise Forbidden("the server API does not accept cross-origin requests")
     if ctx.settings.insecure_api:
+        host = urlsplit("//" + request.headers.get("host", "")).hostname or ""
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise Forbidden("insecure_api answers requests addressed to a loopback host only")
         return
     expected = ctx.settings.api_key
     given = request.headers.get("x-api-key")

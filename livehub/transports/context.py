@@ -1,4 +1,5 @@
-"""What every endpoint shares: the node, the server settings, the flusher and live connections."""
+"""What every endpoint shares: the node, the server settings, the flusher, the token verifier
+and live connections (with the expiry of their credentials)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from livehub.codes import DisconnectInfo
+from livehub.codes import Disconnect, DisconnectInfo
+from livehub.core.auth import AuthSettings, TokenVerifier
 from livehub.core.hub import Hub
 from livehub.core.node import Node
 from livehub.errors import ConfigError
@@ -85,15 +87,40 @@ class ServerContext:
     started: float = 0.0
     compression: TokenBucket = field(default_factory=lambda: TokenBucket(0, 0.0))
     """The process-wide compression budget (``transports.compression``)."""
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    verifier: TokenVerifier = field(default_factory=lambda: TokenVerifier(AuthSettings()))
+    expiries: dict[LongLived, float] = field(default_factory=dict)
+    """Connections whose credentials expire, with the Unix time they do (see ``tick``)."""
 
     @classmethod
-    def create(cls, node: Node, settings: ServerSettings) -> ServerContext:
+    def create(cls, node: Node, settings: ServerSettings,
+               auth: AuthSettings | None = None) -> ServerContext:
         loop = asyncio.get_running_loop()
         now = loop.time()
+        auth = auth or AuthSettings()
         return cls(node, settings, Flusher(loop), started=now,
-                   compression=TokenBucket(settings.ws_compress_global_rate, now))
+                   compression=TokenBucket(settings.ws_compress_global_rate, now), auth=auth,
+                   verifier=TokenVerifier(auth))
 
     @property
     def hub(self) -> Hub:
         """The node's hub (local subscriptions and fan-out)."""
         return self.node.hub
+
+    def expire(self, conn: LongLived, at: float | None) -> None:
+        """Close ``conn`` with 3005 (connection expired) once Unix time ``at`` has passed."""
+        if at is not None:
+            self.expiries[conn] = at
+
+    def tick(self, now: float, wall: float) -> None:
+        """The periodic work of every connection: heartbeats (loop time ``now``), and closing
+        the ones whose credentials expired by Unix time ``wall`` (so expiry is exact to one
+        heartbeat interval and costs no timer per connection)."""
+        for conn in list(self.connections):
+            conn.heartbeat(now)
+        for conn, at in list(self.expiries.items()):
+            if conn not in self.connections:
+                del self.expiries[conn]
+            elif at <= wall:
+                del self.expiries[conn]
+                conn.close(Disconnect.EXPIRED)

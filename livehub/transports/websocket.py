@@ -52,10 +52,12 @@ _PING = encode_ping()
 
 def handshake(ctx: ServerContext, request: Request) -> Handshake:
     """Validate the opening handshake of ``request`` (RFC 6455 §4.2.1) with the server's
-    Origin policy and permessage-deflate setting; raises ``BadRequest``/``Forbidden``."""
+    Origin policy and permessage-deflate setting; raises ``BadRequest``/``Forbidden``.  The
+    server's own origin is always allowed (its pages, such as ``/demo/chat``)."""
     origins = ctx.settings.allowed_origins
-    return check_request(request.method, request.headers,
-                         allowed_origins=None if "*" in origins else list(origins),
+    host = request.headers.get("host", "")
+    allowed = None if "*" in origins else [*origins, f"http://{host}", f"https://{host}"]
+    return check_request(request.method, request.headers, allowed_origins=allowed,
                          deflate=ctx.settings.ws_deflate)
 
 

@@ -78,3 +78,14 @@ def test_port_in_use_is_reported() -> None:
         r = subprocess.run([sys.executable, "-m", "livehub", "serve", "--port", str(port)],
                            capture_output=True, timeout=30, check=False)
     assert r.returncode == 1 and b"cannot start" in r.stderr
+
+
+def test_refused_security_configurations_exit_2_with_one_line() -> None:
+    for argv, fragment in ((["--cors-credentials"], b"explicit allowed_origins"),
+                           (["--insecure-api", "--host", "0.0.0.0"], b"loopback"),
+                           (["--production"], b"needs an API key")):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEHUB_")}
+        r = subprocess.run([sys.executable, "-m", "livehub", "serve", *argv], env=env,
+                           capture_output=True, timeout=30, check=False)
+        assert r.returncode == 2, (argv, r.stderr)
+        assert r.stderr.count(b"\n") == 1 and fragment in r.stderr, r.stderr

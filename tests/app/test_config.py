@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from livehub.config import add_arguments, load
+from livehub.config import add_arguments, describe, load
 from livehub.errors import ConfigError, UnknownNamespace
 
 
@@ -73,3 +73,67 @@ def test_errors_say_what_and_where(tmp_path: Path, content: str, env: dict[str, 
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load(parse("--config", "/nonexistent/livehub.toml"), environ={})
+
+
+# -- authorization settings and presets (issue 9) ----------------------------------------------
+
+
+def test_auth_section_and_the_old_names(tmp_path: Path) -> None:
+    new = tmp_path / "new.toml"
+    new.write_text('[auth]\ntoken_hmac_secret = "s1"\ntoken_cookie = "sess"\n'
+                   'token_audience = "aud"\n')
+    cfg = load(parse("--config", str(new)), environ={})
+    assert (cfg.auth.token_hmac_secret, cfg.auth.token_cookie, cfg.auth.token_audience) == (
+        "s1", "sess", "aud")
+    old = tmp_path / "old.toml"
+    old.write_text('[centrifugo]\ntoken_hmac_secret = "s2"\nclient_insecure = true\n'
+                   'token_jwks_public_endpoint = "http://keys.test/jwks"\nuni = true\n')
+    cfg = load(parse("--config", str(old)), environ={})
+    assert cfg.auth.token_hmac_secret == "s2" and cfg.auth.client_insecure
+    assert cfg.auth.token_jwks_url == "http://keys.test/jwks"  # Centrifugo's own name
+    assert cfg.centrifugo.uni
+    cfg = load(parse("--token-hmac-secret", "s3"), environ={"LIVEHUB_TOKEN_COOKIE": "c"})
+    assert cfg.auth.token_hmac_secret == "s3" and cfg.auth.token_cookie == "c"
+
+
+def test_secure_defaults_keep_channels_without_namespace_public(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[namespaces.user]\nhistory_size = 5\n")
+    cfg = load(parse("--config", str(path)), environ={})
+    public, user = cfg.namespaces.options("news"), cfg.namespaces.options("user:42")
+    assert public.allow_subscribe_for_client and public.anonymous_subscribe
+    assert not user.allow_subscribe_for_client and not user.anonymous_subscribe
+
+
+def test_production_preset_closes_the_examples() -> None:
+    cfg = load(parse("--production"), environ={"LIVEHUB_API_KEY": "k"})
+    assert cfg.production and not cfg.server.echo and not cfg.server.clock
+    assert "chat" not in cfg.namespaces.namespaces
+    assert not [d for d in describe(cfg) if "example" in d or "'chat'" in d]
+    assert load(parse(), environ={"LIVEHUB_PRODUCTION": "1",
+                                  "LIVEHUB_API_KEY": "k"}).production
+
+
+@pytest.mark.parametrize(("argv", "env", "fragment"), [
+    (["--production"], {}, "needs an API key"),
+    (["--production", "--insecure-api"], {"LIVEHUB_API_KEY": "k"}, "insecure_api"),
+    (["--production", "--client-insecure"], {"LIVEHUB_API_KEY": "k"}, "client_insecure"),
+    (["--production", "--dev"], {"LIVEHUB_API_KEY": "k"}, "exclude each other"),
+    (["--cors-credentials"], {}, "explicit allowed_origins"),
+    (["--cors-credentials", "--allowed-origins", "https://a.test,null"], {}, "'null' origin"),
+    (["--insecure-api", "--host", "0.0.0.0"], {}, "loopback"),
+])
+def test_refused_configurations(argv: list[str], env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load(parse(*argv), environ=env)
+
+
+def test_open_doors_are_announced() -> None:
+    lines = describe(load(parse(), environ={}))
+    warnings = [line for line in lines if line.startswith("WARNING: ")]
+    for fragment in ("/echo", "clock", "'chat': anonymous clients may publish",
+                     "allowed_origins is *"):
+        assert any(fragment in w for w in warnings), (fragment, warnings)
+    quiet = load(parse("--production", "--allowed-origins", "https://app.test"),
+                 environ={"LIVEHUB_API_KEY": "k"})
+    assert not [line for line in describe(quiet) if line.startswith("WARNING: ")]

@@ -29,8 +29,10 @@ SUBSCRIBE = """([url, credentials]) => new Promise((resolve) => {
 @pytest.mark.parametrize("credentials", [False, True])
 def test_cross_origin_eventsource_resumes(make_server: ServerFactory, page: Page,
                                           credentials: bool) -> None:
-    server = make_server(sse_retry_ms=200, cors_credentials=credentials)
-    page.goto(server.url + "/health")
+    site = make_server()  # the page's origin; credentials need it listed, never "*"
+    server = make_server(sse_retry_ms=200, cors_credentials=credentials,
+                         allowed_origins=(site.url,) if credentials else ("*",))
+    page.goto(site.url + "/health")
     other = f"http://localhost:{server.port}/events?channel=news"
     assert run_js(page, SUBSCRIBE, [other, credentials]) == "open"
     for seq in range(3):

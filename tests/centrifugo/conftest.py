@@ -16,7 +16,8 @@ import pytest
 import uvloop
 
 from livehub.app import App
-from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.auth import AuthSettings
+from livehub.core.channels import ChannelOptions, Namespaces, public_options
 from livehub.core.limits import Limits
 from livehub.core.node import Node
 from livehub.protocols.centrifugo import CentrifugoSettings
@@ -26,7 +27,7 @@ from ..conftest import API_KEY, LiveServer
 
 SECRET = "centrifugo-test-secret-long-enough-for-hs512-keys-0123456789abcdef"
 
-OPEN = ChannelOptions(presence=True, join_leave=True, force_push_join_leave=True,
+OPEN = public_options(presence=True, join_leave=True, force_push_join_leave=True,
                       force_recovery=True, client_publish=True,
                       allow_presence_for_subscriber=True, allow_history_for_subscriber=True)
 CF_NAMESPACES = {
@@ -34,9 +35,9 @@ CF_NAMESPACES = {
     "private": ChannelOptions(allow_subscribe_for_client=False, presence=True,
                               allow_publish_for_subscriber=True,
                               allow_presence_for_subscriber=True),
-    "ro": ChannelOptions(force_recovery=True),
-    "small": ChannelOptions(history_size=3, force_recovery=True, client_publish=True),
-    "nohist": ChannelOptions(history_size=0, client_publish=True),
+    "ro": public_options(force_recovery=True),
+    "small": public_options(history_size=3, force_recovery=True, client_publish=True),
+    "nohist": public_options(history_size=0, client_publish=True),
     "user": ChannelOptions(allow_subscribe_for_client=False, allow_user_limited_channels=True),
 }
 
@@ -57,12 +58,13 @@ class CfServer(LiveServer):
     """``LiveServer`` whose app has Centrifugo settings."""
 
     def __init__(self, settings: ServerSettings, namespaces: Namespaces,
-                 cf: CentrifugoSettings, limits: Limits | None = None) -> None:
-        super().__init__(settings, namespaces, limits)
+                 cf: CentrifugoSettings, limits: Limits | None = None,
+                 auth: AuthSettings | None = None) -> None:
+        super().__init__(settings, namespaces, limits, auth=auth)
         self.cf = cf
 
     def create_app(self, node: Node) -> App:
-        return App.create(node, self.settings, centrifugo=self.cf)
+        return App.create(node, self.settings, centrifugo=self.cf, auth=self.auth)
 
     def stop(self) -> None:
         """Stop like ``LiveServer``, but first abort connections still closing, so none is
@@ -95,15 +97,22 @@ class CfServer(LiveServer):
         return body
 
 
+AUTH_FIELDS = frozenset(AuthSettings.__dataclass_fields__)
+
+
 def make_cf_server(**overrides: Any) -> CfServer:
+    """A started ``CfServer``; ``cf`` holds Centrifugo and auth settings (``token_*``,
+    ``client_insecure``...), ``namespaces`` replaces ``CF_NAMESPACES``."""
     cf_params: dict[str, Any] = {"token_hmac_secret": SECRET, "emulation": True, "uni": True}
     cf_params.update(overrides.pop("cf", {}))
+    auth_params = {k: cf_params.pop(k) for k in list(cf_params) if k in AUTH_FIELDS}
     limits = overrides.pop("limits", None)
+    namespaces = overrides.pop("namespaces", CF_NAMESPACES)
+    default = overrides.pop("default_options", OPEN)
     params: dict[str, Any] = {"api_key": API_KEY, "clock": False, "port": 0}
     params.update(overrides)
-    srv = CfServer(ServerSettings(**params),
-                   Namespaces(overrides.pop("default_options", OPEN), CF_NAMESPACES),
-                   CentrifugoSettings(**cf_params), limits)
+    srv = CfServer(ServerSettings(**params), Namespaces(default, namespaces),
+                   CentrifugoSettings(**cf_params), limits, AuthSettings(**auth_params))
     srv.start()
     return srv
 

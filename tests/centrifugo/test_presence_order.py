@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from livehub.core.auth import AuthSettings
 from livehub.core.channels import Namespaces
 from livehub.core.memory import MemoryBroker
 from livehub.core.node import Node
@@ -32,7 +33,7 @@ class SlowPresenceServer(CfServer):
 async def test_presence_is_stored_before_the_subscribe_reply() -> None:
     srv = SlowPresenceServer(ServerSettings(api_key=API_KEY, clock=False, port=0),
                              Namespaces(OPEN, CF_NAMESPACES),
-                             CentrifugoSettings(token_hmac_secret=SECRET))
+                             CentrifugoSettings(), auth=AuthSettings(token_hmac_secret=SECRET))
     srv.start()
     try:
         async with connect(srv.cf_ws) as ws:

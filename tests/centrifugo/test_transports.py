@@ -166,9 +166,9 @@ async def test_bad_input_gets_documented_codes_and_spares_others() -> None:
 
 async def test_dev_preset_lets_sdks_in_without_tokens() -> None:
     config = load(None, {"LIVEHUB_DEV": "1"})
-    assert config.dev and config.centrifugo.client_insecure and config.centrifugo.emulation
+    assert config.dev and config.auth.client_insecure and config.centrifugo.emulation
     srv = CfServer(ServerSettings(api_key=API_KEY, clock=False, port=0), config.namespaces,
-                   config.centrifugo)
+                   config.centrifugo, auth=config.auth)
     srv.start()
     client = Client(srv.cf_ws)
     try:

@@ -47,14 +47,18 @@ NS = "room"
 """Namespace with presence, join/leave pushed to everyone, recovery and history."""
 
 CONFIG = f"""
-[centrifugo]
+[auth]
 token_hmac_secret = "{SECRET}"
+
+[centrifugo]
 emulation = true
 client_ping_interval = {PING_INTERVAL}
 presence_ttl = {PRESENCE_TTL}
 node_heartbeat_interval = {HEARTBEAT_INTERVAL}
 
 [namespaces.{NS}]
+allow_subscribe_for_client = true
+anonymous_subscribe = true
 presence = true
 join_leave = true
 force_push_join_leave = true

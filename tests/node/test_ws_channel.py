@@ -1,5 +1,5 @@
 """npm ``ws`` clients on ``/ws?channel=...``: client publishing fans out to every subscriber in
-order; publishing on a read-only namespace closes the socket with 1008."""
+order; publishing on a read-only namespace closes the socket with 3507 (permission denied)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_ws_subscribers_receive_client_publications_in_order(server: LiveServer,
                 and line["data"] not in {d for _, d in expected} | {"from http"}]
 
 
-def test_ws_publish_on_read_only_namespace_closes_with_1008(server: LiveServer,
+def test_ws_publish_on_read_only_namespace_closes_with_3507(server: LiveServer,
                                                            node: NodeFactory) -> None:
     script = node("ws_channel.mjs", server.ws_url, "ro:x", "1")
     script.until_kind("ready")
@@ -66,7 +66,7 @@ def test_ws_publish_on_read_only_namespace_closes_with_1008(server: LiveServer,
 
     script.send({"op": "send", "index": 0, "items": [{"text": "not allowed"}]})
     close = script.until_kind("close")
-    assert close["code"] == 1008, close
+    assert close["code"] == 3507, close
     assert "ro:x" in close["reason"], close
     script.finish()
 

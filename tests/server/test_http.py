@@ -62,11 +62,11 @@ def test_not_found_and_method_not_allowed(server: LiveServer) -> None:
 
 def test_cors_preflight_and_simple(make_server) -> None:  # type: ignore[no-untyped-def]
     srv = make_server(allowed_origins=("http://app.test",), cors_credentials=True)
-    r = httpx.options(srv.url + "/api/publish", headers={
-        "Origin": "http://app.test", "Access-Control-Request-Method": "POST"})
+    r = httpx.options(srv.url + "/events", headers={
+        "Origin": "http://app.test", "Access-Control-Request-Method": "GET"})
     assert r.status_code == 204
     assert r.headers["access-control-allow-origin"] == "http://app.test"
-    assert "X-API-Key" in r.headers["access-control-allow-headers"]
+    assert "Authorization" in r.headers["access-control-allow-headers"]
     assert r.headers["access-control-allow-credentials"] == "true"
     r = httpx.get(srv.url + "/health", headers={"Origin": "http://other.test"})
     assert "access-control-allow-origin" not in r.headers

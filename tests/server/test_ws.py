@@ -56,7 +56,7 @@ async def test_publish_refused_where_not_allowed(server: LiveServer) -> None:
         with pytest.raises(ConnectionClosed) as info:
             await ws.recv()
     assert info.value.rcvd is not None
-    assert info.value.rcvd.code == 1008
+    assert info.value.rcvd.code == 3507  # permission denied (livehub.core.permissions)
     assert "not allowed" in info.value.rcvd.reason
 
 

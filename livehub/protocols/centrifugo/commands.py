@@ -18,17 +18,20 @@ from typing import Any
 
 from livehub import __version__
 from livehub.codes import Disconnect, DisconnectInfo, ErrorCode, Unsubscribe
-from livehub.core.channels import NAMESPACE_SEPARATOR, ChannelOptions
+from livehub.core.auth import ConnectionClaims, SubscriptionClaims
 from livehub.core.node import Node
-from livehub.core.presence import ClientInfo
-from livehub.errors import LivehubError
-from livehub.protocols.centrifugo import protocol
-from livehub.protocols.centrifugo.auth import (
-    ConnectionClaims,
-    InvalidToken,
-    SubscriptionClaims,
-    TokenExpired,
+from livehub.core.permissions import (
+    Principal,
+    check_history,
+    check_presence,
+    check_publish,
+    check_subscribe,
+    may_read_history,
+    may_read_presence,
 )
+from livehub.core.presence import ClientInfo
+from livehub.errors import InvalidToken, LivehubError, PermissionDenied, TokenExpired
+from livehub.protocols.centrifugo import protocol
 from livehub.protocols.centrifugo.protocol import (
     Command,
     CommandError,
@@ -63,6 +66,8 @@ async def uni_connect(session: Session, params: Mapping[str, Any]) -> None:
         session.close(Disconnect.EXPIRED)
     except InvalidToken as exc:
         session.close(DisconnectInfo(Disconnect.INVALID_TOKEN.code, exc.message))
+    except PermissionDenied as exc:
+        session.close(DisconnectInfo(Disconnect.PERMISSION_DENIED.code, exc.message))
     except CommandError as exc:
         info = Disconnect.INVALID_TOKEN if exc.code == ErrorCode.UNAUTHORIZED else (
             Disconnect.BAD_REQUEST)
@@ -79,14 +84,16 @@ async def connect_session(session: Session, params: Mapping[str, Any], command_i
     node = session.node
     settings = node.settings
     token = get_str(params, "token")
+    insecure = node.auth.client_insecure
     if token and node.verifier.configured:
         claims = await node.verifier.connection(token)
-    elif settings.client_insecure or (settings.client_anonymous and not token):
+    elif insecure or (settings.client_anonymous and not token):
         claims = ConnectionClaims("", None)
     elif token:
         raise InvalidToken("no token keys configured")
     else:
         raise CommandError(ErrorCode.UNAUTHORIZED)
+    session.principal = Principal.of(claims.user, claims.channels, insecure=insecure)
     session.connected(claims.user, claims.info, claims.expire_at)
     requested = params.get("subs") or {}
     if not isinstance(requested, dict):
@@ -116,6 +123,10 @@ async def connect_session(session: Session, params: Mapping[str, Any], command_i
             result, sub = await subscribe_channel(
                 session, name, request, server_side=True, check=name not in channels,
                 chan_info=protocol.info_bytes(token_opts.get("info")))
+        except PermissionDenied as exc:
+            # a channel the client asked for and may not have: say so, never skip it silently
+            session.close(DisconnectInfo(Disconnect.PERMISSION_DENIED.code, exc.message))
+            return
         except (CommandError, LivehubError) as exc:
             if session.state is State.CLOSED:
                 return
@@ -157,6 +168,8 @@ async def refresh(session: Session, command: Command) -> None:
     if claims.user != session.user:
         raise InvalidToken("refresh token is for another user")
     session.conn_info = claims.info if claims.info is not None else session.conn_info
+    session.principal = Principal.of(claims.user, claims.channels,
+                                     insecure=session.principal.insecure)
     session.set_expiry(claims.expire_at)
     result: dict[str, object] = {"client": session.client, "version": VERSION}
     ttl = session.ttl()
@@ -167,22 +180,6 @@ async def refresh(session: Session, command: Command) -> None:
 
 
 # -- subscriptions ---------------------------------------------------------------------------
-
-
-def may_subscribe(session: Session, channel: str, options: ChannelOptions) -> bool:
-    """The subscribe permission of a client without a subscription token."""
-    if session.node.settings.client_insecure:
-        return True
-    _, sep, rest = channel.partition(NAMESPACE_SEPARATOR)
-    name = rest if sep else channel
-    if (options.allow_user_limited_channels and "#" in name and session.user
-            and session.user in name.rpartition("#")[2].split(",")):
-        return True
-    if name.startswith("$") or channel.startswith("$"):
-        return False
-    if not options.allow_subscribe_for_client:
-        return False
-    return bool(session.user) or options.anonymous_subscribe
 
 
 async def subscribe_channel(session: Session, channel: str, request: Mapping[str, Any], *,
@@ -207,13 +204,12 @@ async def subscribe_channel(session: Session, channel: str, request: Mapping[str
         raise CommandError(ErrorCode.ALREADY_SUBSCRIBED)
     if len(session.subs) >= settings.client_channel_limit:
         raise CommandError(ErrorCode.LIMIT_EXCEEDED, "too many channels")
-    if check and claims is None and not may_subscribe(session, channel, options):
-        raise CommandError(ErrorCode.PERMISSION_DENIED)
-    insecure = settings.client_insecure
-    may_history = insecure or options.allow_history_for_client or (
-        options.allow_history_for_subscriber)
-    may_presence = insecure or options.allow_presence_for_client or (
-        options.allow_presence_for_subscriber)
+    who = session.principal
+    if check:
+        check_subscribe(who, channel, options,
+                        token_channel=claims.channel if claims is not None else None)
+    may_history = may_read_history(who, channel, options)
+    may_presence = may_read_presence(who, channel, options)
     has_history = options.history_size > 0 and options.history_ttl > 0
     wants = get_bool(request, "recoverable") or get_bool(request, "recover")
     recoverable = has_history and (options.force_recovery or (wants and may_history))
@@ -379,20 +375,17 @@ def server_unsubscribe(session: Session, channel: str) -> None:
 # -- channel operations ----------------------------------------------------------------------
 
 
-def _allowed(session: Session, channel: str, for_client: bool, for_subscriber: bool) -> None:
-    if session.node.settings.client_insecure or for_client:
-        return
+def _subscribed(session: Session, channel: str) -> bool:
+    """Whether ``session`` is subscribed to ``channel`` (its subscribe reply sent)."""
     sub = session.subs.get(channel)
-    if for_subscriber and sub is not None and sub.held is None:
-        return
-    raise CommandError(ErrorCode.PERMISSION_DENIED)
+    return sub is not None and sub.held is None
 
 
 async def publish(session: Session, command: Command) -> None:
     params = command.params
     channel = get_str(params, "channel", required=True)
     options = session.node.hub.namespaces.options(channel)
-    _allowed(session, channel, options.client_publish, options.allow_publish_for_subscriber)
+    check_publish(session.principal, channel, options, subscribed=_subscribed(session, channel))
     if "data" not in params:
         raise CommandError(ErrorCode.BAD_REQUEST, "data is required")
     bucket = session.publish_bucket
@@ -412,8 +405,8 @@ def _presence_channel(session: Session, command: Command) -> str:
     options = session.node.hub.namespaces.options(channel)
     if not options.presence:
         raise CommandError(ErrorCode.NOT_AVAILABLE)
-    _allowed(session, channel, options.allow_presence_for_client,
-             options.allow_presence_for_subscriber)
+    check_presence(session.principal, channel, options,
+                   subscribed=_subscribed(session, channel))
     return channel
 
 
@@ -437,8 +430,7 @@ async def history(session: Session, command: Command) -> None:
     options = session.node.hub.namespaces.options(channel)
     if options.history_size <= 0 or options.history_ttl <= 0:
         raise CommandError(ErrorCode.NOT_AVAILABLE)
-    _allowed(session, channel, options.allow_history_for_client,
-             options.allow_history_for_subscriber)
+    check_history(session.principal, channel, options, subscribed=_subscribed(session, channel))
     since = params.get("since")
     if since is not None and not isinstance(since, dict):
         raise CommandError(ErrorCode.BAD_REQUEST, "since must be an object")

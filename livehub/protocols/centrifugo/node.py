@@ -32,7 +32,6 @@ from livehub.core.node import Node
 from livehub.core.presence import ClientInfo
 from livehub.errors import LivehubError
 from livehub.protocols.centrifugo import control, protocol
-from livehub.protocols.centrifugo.auth import TokenVerifier
 from livehub.protocols.centrifugo.commands import (
     HANDLERS,
     connect,
@@ -59,7 +58,8 @@ class CentrifugoNode:
         """The core node: publish, history, presence, join/leave and control go through it."""
         self.hub: Hub = ctx.hub
         self.settings = settings
-        self.verifier = TokenVerifier(settings)
+        self.verifier = ctx.verifier
+        self.auth = ctx.auth
         self.handlers = HANDLERS
         self.connect = connect
         self.node_id = str(uuid.uuid4())

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from livehub.codes import Disconnect, DisconnectInfo, ErrorCode
 from livehub.core.hub import Subscription
+from livehub.core.permissions import ANONYMOUS, Principal
 from livehub.core.presence import ClientInfo
-from livehub.errors import LivehubError
+from livehub.errors import InvalidToken, LivehubError, TokenExpired
 from livehub.protocols.centrifugo import protocol
-from livehub.protocols.centrifugo.auth import InvalidToken, TokenExpired
 from livehub.protocols.centrifugo.protocol import Command, CommandError, ProtocolViolation
 from livehub.protocols.centrifugo.variants import PushVariant
 from livehub.ratelog import RateLimitedLog
@@ -142,6 +142,8 @@ class Session:
         self.client = str(uuid.uuid4())
         self.session_id = str(uuid.uuid4())
         self.user = ""
+        self.principal: Principal = ANONYMOUS
+        """Who the session is for the permission model (set by ``connect``)."""
         self.conn_info: bytes | None = None
         self.state = State.CONNECTING
         self.subs: dict[str, ChannelSub] = {}

@@ -1,8 +1,9 @@
 """Settings of the Centrifugo-compatible endpoints (``[centrifugo]`` in the TOML file).
 
 Every field ``name`` also has the environment variable ``LIVEHUB_<NAME>`` and the flag
-``--<name>`` (see ``livehub.config``).  Secure by default: no anonymous connections, no
-insecure mode, emulation and unidirectional transports off.
+``--<name>`` (see ``livehub.config``).  Secure by default: no anonymous connections,
+emulation and unidirectional transports off.  Token keys and ``client_insecure`` are shared by
+every protocol: ``livehub.core.auth.AuthSettings``.
 """
 
 from __future__ import annotations
@@ -15,21 +16,8 @@ from livehub.errors import ConfigError
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CentrifugoSettings:
-    token_hmac_secret: str | None = None
-    """HMAC secret of connection and subscription JWTs (HS256, HS384, HS512)."""
-    token_rsa_public_key: str | None = None
-    """PEM public key for RS256/384/512 tokens."""
-    token_ecdsa_public_key: str | None = None
-    """PEM public key for ES256/384/512 tokens."""
-    token_jwks_url: str | None = None
-    """JWKS endpoint whose keys (by ``kid``) verify RS*/ES* tokens."""
-    token_audience: str | None = None
-    token_issuer: str | None = None
     client_anonymous: bool = False
     """Accept connections without a token (user ``""``)."""
-    client_insecure: bool = False
-    """Development only: no token needed, and every client may subscribe, publish and read
-    presence and history in every channel."""
     client_ping_interval: float = 25.0
     """Seconds between server pings; a WebSocket client that has not answered one by the next
     is closed with 3012 (no pong).  Also the presence refresh period (keep it under
@@ -70,8 +58,3 @@ class CentrifugoSettings:
             raise ConfigError("presence_ttl must be > 0")
         if self.node_heartbeat_interval < 0:
             raise ConfigError("node_heartbeat_interval must be >= 0")
-
-    @property
-    def has_keys(self) -> bool:
-        return bool(self.token_hmac_secret or self.token_rsa_public_key
-                    or self.token_ecdsa_public_key or self.token_jwks_url)

@@ -5,6 +5,7 @@ cover the gap), otherwise waits up to ``timeout`` seconds for the next publicati
 cursor it answers at once with the current cursor, so the client starts from "now".  The reply
 is ``{"messages": [...], "cursor": C2, "reset": [channels]}``: pass ``C2`` to the next poll.
 The wait reuses the hub's resume merge, so nothing published between two polls is lost.
+Every poll is checked like a stream (``livehub.protocols.credentials``): 401 or 403.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 from livehub.codes import DisconnectInfo
 from livehub.errors import BadRequest
+from livehub.protocols.credentials import authorize
 from livehub.protocols.plain.streams import stream_channels, stream_since
 from livehub.protocols.plain.variants import json_variant
 from livehub.transports.context import ServerContext
@@ -69,6 +71,7 @@ async def poll_endpoint(ctx: ServerContext, request: Request,
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "cursor", "since")
     timeout = _timeout(ctx, request)
+    await authorize(ctx, request, channels)
     node = ctx.node
     if since is None:
         positions = {name: await node.top(name) for name in channels}

@@ -1,7 +1,10 @@
 """SSE (``GET /events``) and HTTP streaming (``GET /stream``) endpoints.
 
-Both take over the socket after validating the request, write the response head, and hand a
-write-only ``StreamConnection`` to the hub.  Resume position comes from ``Last-Event-ID``
+Both check the request's credentials and channels first (``livehub.protocols.credentials``:
+401 for a bad or expired token, 403 for a channel it may not read), then take over the socket,
+write the response head, and hand a write-only ``StreamConnection`` to the hub.  A stream whose
+token expires is ended in-band with disconnect 3005 (connection expired): the client reconnects
+with a fresh token.  Resume position comes from ``Last-Event-ID``
 (what ``EventSource`` sends on reconnection), ``?last_event_id=`` or ``?cursor=``.
 """
 
@@ -13,6 +16,7 @@ import logging
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.hub import Variant
 from livehub.errors import BadRequest, LivehubError
+from livehub.protocols.credentials import authorize
 from livehub.protocols.plain.variants import json_line, json_variant, sse_variant
 from livehub.ratelog import RateLimitedLog
 from livehub.transports.context import ServerContext
@@ -68,11 +72,13 @@ def _stream_goodbye(info: DisconnectInfo) -> bytes:
 
 async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
                  framing: StreamFraming, variant: Variant, channels: list[str],
-                 since: dict[str, StreamPosition] | None) -> Response | None:
+                 since: dict[str, StreamPosition] | None,
+                 expire_at: float | None) -> Response | None:
     if request.method == "HEAD":
         return framing.head_response()
     conn = open_stream(http, request, framing,
                        lambda transport: StreamConnection(ctx, transport, framing))
+    ctx.expire(conn, expire_at)
     conn.begin_catch_up()
     try:
         conn.subscription = await ctx.node.subscribe(conn, variant, channels, since=since)
@@ -106,8 +112,10 @@ async def sse_endpoint(ctx: ServerContext, request: Request,
     """``GET /events?channel=a&channel=b`` — Server-Sent Events (WHATWG HTML §9.2)."""
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "last_event_id", "cursor")
+    access = await authorize(ctx, request, channels)
     return await _start(ctx, request, http, framing=sse_framing(ctx.settings.sse_retry_ms),
-                        variant=sse_variant(channels), channels=channels, since=since)
+                        variant=sse_variant(channels), channels=channels, since=since,
+                        expire_at=access.expire_at)
 
 
 async def stream_endpoint(ctx: ServerContext, request: Request,
@@ -117,10 +125,11 @@ async def stream_endpoint(ctx: ServerContext, request: Request,
     lines themselves and the end of the stream is the end of the connection."""
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "cursor", "since")
+    access = await authorize(ctx, request, channels)
     if request.version == "1.0":
         return await _start(ctx, request, http, framing=STREAM_PLAIN,
                             variant=json_variant(channels, identity, "plain"),
-                            channels=channels, since=since)
+                            channels=channels, since=since, expire_at=access.expire_at)
     return await _start(ctx, request, http, framing=STREAM_CHUNKED,
                         variant=json_variant(channels, chunk, "chunk"), channels=channels,
-                        since=since)
+                        since=since, expire_at=access.expire_at)

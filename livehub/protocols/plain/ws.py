@@ -1,13 +1,21 @@
-"""WebSocket endpoints: ``/echo`` (the textbook echo) and ``/ws?channel=...`` (a raw channel)."""
+"""WebSocket endpoints: ``/echo`` (the textbook echo) and ``/ws?channel=...`` (a raw channel).
+
+``/ws`` checks credentials like every plain endpoint (``livehub.protocols.credentials``), but
+answers a refusal after the handshake, with a close code a browser can see: 3500 (invalid
+token), 3005 (token expired: reconnect with a fresh one), 3507 (permission denied).  Messages
+the client sends are published when ``livehub.core.permissions`` allows it (else 3507).
+"""
 
 from __future__ import annotations
 
 import asyncio
 
-from livehub.codes import CloseCode, Disconnect, DisconnectInfo
+from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.channels import ChannelOptions
 from livehub.core.hub import Subscription, Variant
-from livehub.errors import BadRequest, LivehubError
+from livehub.core.permissions import ANONYMOUS, Principal, check_publish
+from livehub.errors import BadRequest, Forbidden, LivehubError, Unauthorized
+from livehub.protocols.credentials import Access, authorize
 from livehub.protocols.plain.variants import json_variant, raw_ws_variant
 from livehub.transports import websocket
 from livehub.transports.context import ServerContext
@@ -35,13 +43,14 @@ class ChannelConnection(WebSocketConnection):
     """``/ws?channel=c``: every publication of ``c`` as one message; messages sent by the
     client are published to ``c`` when its namespace allows client publishing."""
 
-    __slots__ = ("_bucket", "channel", "options", "subscription")
+    __slots__ = ("_bucket", "channel", "options", "principal", "subscription")
 
     def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
                  handshake: Handshake, channel: str, options: ChannelOptions) -> None:
         super().__init__(ctx, transport, handshake)
         self.channel = channel
         self.options = options
+        self.principal: Principal = ANONYMOUS
         self.subscription: Subscription | None = None
         self._bucket = ctx.hub.limits.publish_bucket()
 
@@ -52,9 +61,11 @@ class ChannelConnection(WebSocketConnection):
         self._publish(data, PayloadKind.BINARY)
 
     def _publish(self, data: bytes, kind: PayloadKind) -> None:
-        if not self.options.client_publish:
-            self._send_close(CloseCode.POLICY_VIOLATION,
-                             f"publishing to {self.channel!r} is not allowed")
+        try:
+            # the connection passed the subscribe check before it was accepted
+            check_publish(self.principal, self.channel, self.options, subscribed=True)
+        except LivehubError as exc:
+            self._send_close(exc.close_code, exc.message)
             return
         if self._bucket is not None and not self._bucket.take():
             limits = self._ctx.hub.limits
@@ -90,10 +101,22 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
     cursor = request.arg("since") or request.arg("cursor")
     since = decode_cursor(cursor, [channel]) if cursor else None
     handshake = websocket.handshake(ctx, request)
+    refusal: LivehubError | None = None
+    access = Access(ANONYMOUS, None)
+    try:
+        access = await authorize(ctx, request, [channel])
+    except (Unauthorized, Forbidden) as exc:
+        refusal = exc
     conn, tail = http.take_over(
         lambda transport: ChannelConnection(ctx, transport, handshake, channel, options))
+    conn.principal = access.principal
     conn.hold_input()  # the client's own messages come back to it: subscribe first
     conn.start(handshake, tail)
+    if refusal is not None:
+        conn.close(DisconnectInfo(refusal.close_code, refusal.message))
+        conn.release_input()  # to read the peer's answering Close
+        return
+    ctx.expire(conn, access.expire_at)
     key = None if handshake.deflate is None else handshake.deflate.variant_key
     variant: Variant
     if fmt == "json":

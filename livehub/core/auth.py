@@ -1,11 +1,14 @@
-"""JWT verification of connection and subscription tokens (Centrifugo "Client JWT
-authentication" and "Channel token authorization").
+"""JWT verification of connection and subscription tokens, for every protocol (Centrifugo
+"Client JWT authentication" and "Channel token authorization" claims).
 
 Algorithms: HS256/384/512 with ``token_hmac_secret``, RS256/384/512 with
 ``token_rsa_public_key``, ES256/384/512 with ``token_ecdsa_public_key``, and RS*/ES* keys found
 by ``kid`` at ``token_jwks_url`` (fetched in a thread, cached by PyJWT).  ``exp`` is checked
 by PyJWT; ``expire_at`` (when present) decides when the connection or subscription expires,
-``0`` meaning never.  ``aud``/``iss`` are checked when configured.
+``0`` meaning never, and one in the past is refused like a past ``exp`` ("expiration must be
+greater than now").  ``aud``/``iss`` are checked when configured.  Only the algorithm families
+a key is configured for are accepted (``none`` never; an HS token is never checked against a
+public key, so RS/HS confusion cannot forge one).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import base64
 import binascii
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,9 +25,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from livehub.codes import Disconnect, ErrorCode
-from livehub.errors import BadRequest, ConfigError, Unauthorized
-from livehub.protocols.centrifugo.settings import CentrifugoSettings
+from livehub.errors import BadRequest, ConfigError, InvalidToken, TokenExpired
 from livehub.wire import validation
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
@@ -31,16 +33,37 @@ RSA_ALGORITHMS = ("RS256", "RS384", "RS512")
 ECDSA_ALGORITHMS = ("ES256", "ES384", "ES512")
 
 
-class InvalidToken(Unauthorized):
-    """A token that cannot be trusted: the connection is closed with 3500."""
-
-    close_code = Disconnect.INVALID_TOKEN.code
+__all__ = ["AuthSettings", "ConnectionClaims", "InvalidToken", "SubscriptionClaims",
+           "TokenExpired", "TokenVerifier"]
 
 
-class TokenExpired(Unauthorized):
-    """A well-signed token whose ``exp`` is past: error 109, the SDK fetches a new one."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthSettings:
+    """Client authentication of every protocol (``[auth]`` in the TOML file; the ``token_*``
+    and ``client_insecure`` keys of ``[centrifugo]`` are still accepted)."""
 
-    error_code = int(ErrorCode.TOKEN_EXPIRED)
+    token_hmac_secret: str | None = None
+    """HMAC secret of connection and subscription JWTs (HS256, HS384, HS512)."""
+    token_rsa_public_key: str | None = None
+    """PEM public key for RS256/384/512 tokens."""
+    token_ecdsa_public_key: str | None = None
+    """PEM public key for ES256/384/512 tokens."""
+    token_jwks_url: str | None = None
+    """JWKS endpoint whose keys (by ``kid``) verify RS*/ES* tokens."""
+    token_audience: str | None = None
+    token_issuer: str | None = None
+    token_cookie: str = "livehub_token"
+    """Cookie holding the connection token on the plain endpoints ('': cookies not read).  A
+    cookie counts only on same-origin requests or from an origin listed in
+    ``allowed_origins`` (never through ``*``)."""
+    client_insecure: bool = False
+    """Development only: no token needed, and every client may subscribe, publish and read
+    presence and history in every channel, on every protocol."""
+
+    @property
+    def has_keys(self) -> bool:
+        return bool(self.token_hmac_secret or self.token_rsa_public_key
+                    or self.token_ecdsa_public_key or self.token_jwks_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +104,7 @@ def _b64(value: object) -> bytes | None:
 class TokenVerifier:
     """Verifies tokens with the configured keys."""
 
-    def __init__(self, settings: CentrifugoSettings) -> None:
+    def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
         self._hmac = settings.token_hmac_secret
         self._rsa: Any = None
@@ -151,6 +174,8 @@ class TokenVerifier:
             value = claims["expire_at"]
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise InvalidToken("expire_at must be a number")
+            if value and value <= time.time():
+                raise TokenExpired("token expired (expire_at is past)")
             return float(value) or None
         exp = claims.get("exp")
         return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None

@@ -1,0 +1,114 @@
+"""Credentials of a plain request (``/events``, ``/stream``, ``/poll``, ``/ws`` and any later
+endpoint without a protocol of its own) and the permission check of the channels it asks for.
+
+The connection token is the one the Centrifugo endpoints take (``livehub.core.auth``), found in
+this order: the ``token`` query parameter (``EventSource`` and browser ``WebSocket`` cannot set
+headers), ``Authorization: Bearer <token>``, then the cookie named ``token_cookie``.  A cookie
+counts only when the request has no ``Origin`` or a same-origin one, or one listed in
+``allowed_origins`` (never through ``*``): a page of another site cannot borrow a user's cookie
+to read private channels (cross-site WebSocket hijacking).  Without a token the client is
+anonymous (user ``""``).  Subscription tokens come as ``sub_token`` parameters, one per channel
+(each names its channel in the ``channel`` claim).  Every channel is then checked by
+``livehub.core.permissions``; a refusal is ``TokenExpired``/``InvalidToken`` (401) or
+``PermissionDenied`` (403), which each endpoint answers in its own way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from livehub.core.permissions import Principal, check_subscribe
+from livehub.errors import InvalidToken, PermissionDenied
+from livehub.transports.context import ServerContext
+from livehub.transports.http import Request
+
+MAX_SUB_TOKENS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a request was allowed, and until when."""
+
+    principal: Principal
+    expire_at: float | None
+    """Unix time the earliest credential of the request expires (None: never)."""
+
+
+def same_origin(request: Request) -> bool:
+    """Whether the ``Origin`` of ``request`` names the host it was sent to (scheme aside: TLS
+    may end at a proxy)."""
+    origin = request.headers.get("origin")
+    host = request.headers.get("host")
+    if not origin or not host or origin == "null":
+        return False
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+def _cookie(request: Request, name: str) -> str | None:
+    for part in request.headers.get("cookie", "").split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value.strip().strip('"') or None
+    return None
+
+
+def request_token(ctx: ServerContext, request: Request) -> str | None:
+    """The connection token of ``request`` (query, bearer header, cookie), or None."""
+    token = request.arg("token")
+    if token:
+        return token
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    name = ctx.auth.token_cookie
+    if not name:
+        return None
+    origin = request.headers.get("origin")
+    if origin is not None and not same_origin(request) and (
+            origin not in ctx.settings.allowed_origins):
+        return None
+    return _cookie(request, name)
+
+
+async def authenticate(ctx: ServerContext, request: Request) -> Access:
+    """The principal behind ``request``; raise ``InvalidToken``/``TokenExpired`` (401)."""
+    insecure = ctx.auth.client_insecure
+    token = request_token(ctx, request)
+    if token is None:
+        return Access(Principal(insecure=insecure), None)
+    if not ctx.verifier.configured:
+        if insecure:
+            return Access(Principal(insecure=True), None)
+        raise InvalidToken("a token was sent but no token keys are configured")
+    claims = await ctx.verifier.connection(token)
+    return Access(Principal.of(claims.user, claims.channels, insecure=insecure),
+                  claims.expire_at)
+
+
+async def authorize(ctx: ServerContext, request: Request, channels: list[str]) -> Access:
+    """Authenticate ``request`` and check that it may subscribe to every one of ``channels``
+    (with its ``sub_token`` parameters); raise 401/403 errors otherwise."""
+    access = await authenticate(ctx, request)
+    who = access.principal
+    expire_at = access.expire_at
+    raw = request.args("sub_token")
+    if len(raw) > MAX_SUB_TOKENS:
+        raise PermissionDenied(f"at most {MAX_SUB_TOKENS} subscription tokens per request")
+    granted: dict[str, str] = {}
+    for token in raw:
+        claims = await ctx.verifier.subscription(token)
+        if claims.user != who.user:
+            raise PermissionDenied(f"the subscription token for {claims.channel!r} is for "
+                                   "another user")
+        if claims.channel not in channels:
+            raise PermissionDenied(f"the subscription token is for channel {claims.channel!r}"
+                                   ", which this request does not ask for")
+        granted[claims.channel] = claims.channel
+        if claims.expire_at is not None:
+            expire_at = claims.expire_at if expire_at is None else min(expire_at,
+                                                                       claims.expire_at)
+    for name in channels:
+        check_subscribe(who, name, ctx.hub.namespaces.options(name),
+                        token_channel=granted.get(name))
+    return Access(who, expire_at)
