@@ -20,7 +20,8 @@ MiB = 1024 * 1024
 COUNT = 48
 CHANNEL = "big:feed"
 CONFIG = ("[namespaces.big]\nhistory_size = 1000\nhistory_ttl = 3600\n"
-          "history_bytes = 1073741824\n")
+          "history_bytes = 1073741824\n"
+          "allow_subscribe_for_client = true\nanonymous_subscribe = true\n")
 
 
 def fill_history(srv: ServeProcess) -> str:
