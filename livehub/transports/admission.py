@@ -56,6 +56,19 @@ def parse_networks(values: Sequence[str]) -> tuple[ipaddress.IPv4Network
         raise ConfigError(f"trusted_proxies: {exc}") from None
 
 
+def canonical(ip: str) -> str:
+    """An IPv4 client seen on a dual-stack socket (``::ffff:192.0.2.1``) as plain IPv4, so it
+    has one budget and matches IPv4 ``trusted_proxies``."""
+    if ip.startswith("::ffff:"):
+        try:
+            mapped = ipaddress.IPv6Address(ip).ipv4_mapped
+        except ValueError:
+            return ip
+        if mapped is not None:
+            return str(mapped)
+    return ip
+
+
 def _address(text: str) -> str | None:
     """An IP address out of a ``Forwarded: for=`` or ``X-Forwarded-For`` element, or None
     (``unknown``, obfuscated identifiers, garbage)."""
@@ -65,9 +78,12 @@ def _address(text: str) -> str | None:
     elif text.count(":") == 1:  # "192.0.2.60:4711"
         text = text.partition(":")[0]
     try:
-        return str(ipaddress.ip_address(text))
+        addr = ipaddress.ip_address(text)
     except ValueError:
         return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
 
 
 def forwarded_chain(headers: Mapping[str, str]) -> list[str]:

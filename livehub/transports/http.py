@@ -49,7 +49,7 @@ import httptools
 from livehub.codes import ErrorCode
 from livehub.errors import LivehubError, MethodNotAllowed
 from livehub.ratelog import RateLimitedLog
-from livehub.transports.admission import Admission
+from livehub.transports.admission import Admission, canonical
 from livehub.transports.messages import (
     CONTINUE,
     Refused,
@@ -153,7 +153,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
-            self._peer = peer[0]
+            self._peer = canonical(peer[0])
             self._client = f"{peer[0]}:{peer[1]}"
         self._arm_timer(self._limits.head_timeout)
         admission = self._admission

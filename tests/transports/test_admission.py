@@ -12,7 +12,12 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from livehub.transports.admission import Admission, ConnectionLimits, forwarded_chain
+from livehub.transports.admission import (
+    Admission,
+    ConnectionLimits,
+    canonical,
+    forwarded_chain,
+)
 from livehub.wire.payload import PayloadKind
 
 from ..conftest import LiveServer, ServerFactory
@@ -162,6 +167,12 @@ def admission() -> Iterator[Admission]:
 ])
 def test_forwarded_chain(headers: dict[str, str], chain: list[str]) -> None:
     assert forwarded_chain(headers) == chain
+
+
+def test_ipv4_on_a_dual_stack_socket_is_ipv4() -> None:
+    assert canonical("::ffff:192.0.2.1") == "192.0.2.1"
+    assert canonical("2001:db8::1") == "2001:db8::1" and canonical("10.0.0.1") == "10.0.0.1"
+    assert forwarded_chain({"forwarded": 'for="[::ffff:10.1.2.3]:80"'}) == ["10.1.2.3"]
 
 
 def test_client_is_the_rightmost_untrusted_address(admission: Admission) -> None:
