@@ -52,9 +52,11 @@ from livehub.core.channels import Namespaces
 from livehub.core.limits import Limits
 from livehub.core.presence import ClientInfo
 from livehub.core.recovery import Step, plan_catch_up, step
+from livehub.ratelog import RateLimitedLog
 from livehub.wire.cursor import StreamPosition
 
 log = logging.getLogger(__name__)
+rlog = RateLimitedLog(log)
 
 
 class Subscriber(Protocol):
@@ -129,6 +131,8 @@ class Hub:
         self.publications = 0
         self.resets = 0
         """Times local subscribers were told that continuity of a channel was lost."""
+        self.resumes_over_budget = 0
+        """Resumes answered with a reset because the replay exceeded the resume budget."""
         self.join_leave_listeners: list[JoinLeaveListener] = []
         self.control_listeners: list[Callable[[bytes], None]] = []
 
@@ -270,6 +274,11 @@ class Hub:
                 self._continuity_lost(name, self._channels[name], result.top)
         plan = plan_catch_up(sub.channels, results, since, sub.buffer or (), self.resume)
         sub.buffer = None  # from here on, live publications reach it one by one or shared
+        if plan.over_budget:
+            self.resumes_over_budget += 1
+            rlog.info("resume-budget", "resume of %s over the resume budget (%d publications, "
+                      "%d bytes): reset", ", ".join(plan.over_budget),
+                      self.resume.max_publications, self.resume.max_bytes)
         positions = sub.positions
         positions.update(plan.start)
         write = sub.subscriber.write

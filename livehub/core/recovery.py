@@ -116,6 +116,8 @@ class CatchUp:
     """Replayed then buffered live publications, deduplicated, each ``NEXT`` or ``GAP``."""
     positions: Mapping[str, StreamPosition]
     """Positions after ``writes``: the checkpoint."""
+    over_budget: tuple[str, ...] = ()
+    """The channels of ``resets`` that history covered but the ``ResumeBudget`` did not."""
 
 
 def plan_catch_up(channels: Sequence[str], results: Sequence[HistoryResult],
@@ -133,6 +135,7 @@ def plan_catch_up(channels: Sequence[str], results: Sequence[HistoryResult],
     start: dict[str, StreamPosition] = {}
     resets: list[str] = []
     replays: list[Sequence[Publication]] = []
+    over_budget: list[str] = []
     count = size = 0
     for name, result in zip(channels, results, strict=True):
         client = since.get(name)
@@ -146,6 +149,7 @@ def plan_catch_up(channels: Sequence[str], results: Sequence[HistoryResult],
                 start[name] = client
                 replays.append(pubs)
                 continue
+            over_budget.append(name)
         if client is not None:
             resets.append(name)
         start[name] = _live_start(result.top, first_live.get(name))
@@ -156,7 +160,7 @@ def plan_catch_up(channels: Sequence[str], results: Sequence[HistoryResult],
             continue
         positions[pub.channel] = pub.position
         writes.append(pub)
-    return CatchUp(tuple(resets), start, tuple(writes), positions)
+    return CatchUp(tuple(resets), start, tuple(writes), positions, tuple(over_budget))
 
 
 def _by_time(replays: Sequence[Sequence[Publication]]) -> Iterable[Publication]:

@@ -104,6 +104,7 @@ async def test_resume_beyond_the_budget_is_a_reset(broker_factory: BrokerFactory
     sub = await node.subscribe(fake, TagVariant(), ["b"], since={"b": start})
     assert sub.reset_channels == ("b",)
     assert fake.writes == [b"RESET b", b"AT b=6"]
+    assert node.hub.resumes_over_budget == 1
     fits = Fake()
     await node.subscribe(fits, TagVariant(), ["b"], since={"b": StreamPosition(start.epoch, 3)})
     assert fits.writes == [b"b:4:3", b"b:5:4", b"b:6:5", b"AT b=6"]

@@ -120,6 +120,7 @@ def test_catch_up_is_lossless_or_reset(a: Channel, b: Channel, max_pubs: int,
     buffered = [*a.live(), *b.live()]
     plan = plan_catch_up(["a", "b"], [c.read(budget.read_limit) for c in chans], since,
                          buffered, budget)
+    assert set(plan.over_budget) <= set(plan.resets)
     for c in chans:
         offsets = [p.position.offset for p in plan.writes if p.channel == c.name]
         assert offsets == sorted(set(offsets)), "each publication once, in offset order"
@@ -154,3 +155,4 @@ def test_lost_continuity_is_always_announced(a: Channel) -> None:
     lost = a.since is not None and (a.since.epoch != EPOCH
                                     or a.since.offset < a.top - a.kept)
     assert ("a" in plan.resets) == lost
+    assert plan.over_budget == ()  # the default budget covers every generated replay
