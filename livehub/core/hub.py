@@ -15,7 +15,10 @@ between, it writes what ``recovery.plan_catch_up`` decides (the rules live there
 (1) a reset notice for the channels whose history cannot cover the gap (epoch changed,
 evicted, expired) or whose replay exceeds the budget, (2) the missed publications, (3) the
 buffered live ones newer than what was replayed (duplicates are dropped by offset), and (4) a
-checkpoint carrying the resulting positions.  The subscription then joins the shared variant
+checkpoint carrying the resulting positions.  A subscriber with a bounded buffer
+(``CatchUpWriter``: every ``Outgoing``) gets these writes between ``begin_catch_up`` and
+``end_catch_up``, so the catch-up is bounded by the resume budget, not by its buffer limit,
+the same on every protocol.  The subscription then joins the shared variant
 group once its position equals the hub's position on every channel; until then (a broker
 whose history ran ahead of its live delivery) each publication is written to it alone, after
 the same offset check, so nothing is lost or duplicated across the switch.
@@ -44,7 +47,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.broker import Broker, HistoryResult, Publication
@@ -68,6 +71,17 @@ class Subscriber(Protocol):
 
     def close(self, info: DisconnectInfo) -> None:
         """Close the connection with a documented disconnect code."""
+
+
+@runtime_checkable
+class CatchUpWriter(Protocol):
+    """Optional extra of a ``Subscriber`` with a bounded buffer (``Outgoing``): the hub writes
+    a catch-up between these calls, so its size is bounded by the resume budget, not by the
+    subscriber's buffer limit (issue 8 item 6: one rule for every protocol)."""
+
+    def begin_catch_up(self) -> None: ...
+
+    def end_catch_up(self) -> None: ...
 
 
 class JoinLeaveListener(Protocol):
@@ -281,20 +295,28 @@ class Hub:
                       self.resume.max_publications, self.resume.max_bytes)
         positions = sub.positions
         positions.update(plan.start)
-        write = sub.subscriber.write
-        variant = sub.variant
-        if plan.resets:
-            sub.reset_channels = plan.resets
-            notice = variant.encode_reset(plan.resets, positions)
-            if notice:
-                write(notice)
-        for pub in plan.writes:
-            positions[pub.channel] = pub.position
-            write(variant.encode(pub, positions))
-        self.deliveries += len(plan.writes)
-        checkpoint = variant.encode_checkpoint(positions)
-        if checkpoint:
-            write(checkpoint)
+        subscriber = sub.subscriber
+        bracket = subscriber if isinstance(subscriber, CatchUpWriter) else None
+        if bracket is not None:
+            bracket.begin_catch_up()
+        try:
+            write = subscriber.write
+            variant = sub.variant
+            if plan.resets:
+                sub.reset_channels = plan.resets
+                notice = variant.encode_reset(plan.resets, positions)
+                if notice:
+                    write(notice)
+            for pub in plan.writes:
+                positions[pub.channel] = pub.position
+                write(variant.encode(pub, positions))
+            self.deliveries += len(plan.writes)
+            checkpoint = variant.encode_checkpoint(positions)
+            if checkpoint:
+                write(checkpoint)
+        finally:
+            if bracket is not None:
+                bracket.end_catch_up()
         self._maybe_promote(sub)
 
     def _write_individual(self, sub: Subscription, pub: Publication) -> None:

@@ -245,3 +245,22 @@ async def test_new_epoch_seen_by_a_new_subscriber_resets_the_others(node: Node) 
     assert sub2.live and f2.writes == [b"AT a=1"]
     await node.publish("a", b"2", PayloadKind.TEXT)
     assert f.writes[-1] == f2.writes[-1] == b"a:2:2"
+
+
+async def test_catch_up_is_bracketed_for_subscribers_with_a_bounded_buffer(node: Node) -> None:
+    """The hub writes a catch-up between ``begin_catch_up`` and ``end_catch_up`` of a
+    subscriber that has them (``Outgoing``), on every protocol; live traffic is outside."""
+
+    class Bounded(Fake):
+        def begin_catch_up(self) -> None:
+            self.writes.append(b"BEGIN")
+
+        def end_catch_up(self) -> None:
+            self.writes.append(b"END")
+
+    first = await node.publish("a", b"1", PayloadKind.TEXT)
+    await node.publish("a", b"2", PayloadKind.TEXT)
+    f = Bounded()
+    await node.subscribe(f, TagVariant(), ["a"], since={"a": first})
+    await node.publish("a", b"3", PayloadKind.TEXT)
+    assert f.writes == [b"BEGIN", b"a:2:2", b"AT a=2", b"END", b"a:3:3"]

@@ -114,8 +114,9 @@ class ChannelSub:
 
     def release(self) -> None:
         """Write what was held during the subscribe (the hub's catch-up: recovered, then
-        live publications), then pass writes straight through.  Like every catch-up it is
-        bounded by the resume budget, not by ``max_buffer`` (``Outgoing.begin_catch_up``)."""
+        live publications), then pass writes straight through.  Like every catch-up (the hub
+        brackets them for every ``CatchUpWriter``) it is bounded by the resume budget, not
+        by ``max_buffer``: released after the reply, so bracketed here."""
         held = self.held
         self.held = None
         if held:

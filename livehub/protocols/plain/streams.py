@@ -79,15 +79,12 @@ async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
     conn = open_stream(http, request, framing,
                        lambda transport: StreamConnection(ctx, transport, framing))
     ctx.expire(conn, expire_at)
-    conn.begin_catch_up()
     try:
         conn.subscription = await ctx.node.subscribe(conn, variant, channels, since=since)
     except LivehubError as exc:
         rlog.warning("stream-subscribe", "stream subscribe failed: %s", exc.message)
         conn.close(Disconnect.SERVER_ERROR)
         return None
-    finally:
-        conn.end_catch_up()
     if conn.closed:
         ctx.node.unsubscribe(conn.subscription)
     return None

@@ -123,15 +123,12 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
         variant = json_variant([channel], conn.frame_text, ("ws", key))
     else:
         variant = raw_ws_variant(key, conn.frame_text, conn.frame_binary)
-    conn.begin_catch_up()
     try:
         sub = await ctx.node.subscribe(conn, variant, [channel], since=since)
     except LivehubError as exc:
         conn.close(DisconnectInfo(exc.close_code, exc.message))
         conn.release_input()  # to read the peer's answering Close
         return
-    finally:
-        conn.end_catch_up()
     conn.subscription = sub
     if conn.closed:
         ctx.node.unsubscribe(sub)
