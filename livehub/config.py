@@ -74,7 +74,8 @@ DEFAULT_NAMESPACES: dict[str, ChannelOptions] = {
     # the public demo: anonymous raw WebSockets publish here, so it is bounded in count, age
     # and bytes (a demo hub cannot be filled; docs/limits.md)
     "chat": ChannelOptions(client_publish=True, history_size=100, history_ttl=600,
-                           history_bytes=256 * 1024, **PUBLIC_READ),
+                           history_bytes=256 * 1024, namespace_history_bytes=16 * 1024 * 1024,
+                           **PUBLIC_READ),
 }
 """The built-in demo namespace (``/demo/chat``): anyone may read and publish; used when the
 file configures no namespace, never with ``--production``."""

@@ -30,6 +30,10 @@ class ChannelOptions:
     history_bytes: int = 16 * 1024 * 1024
     """Bytes of history kept per channel (payloads plus a per-entry overhead); the oldest
     publications are dropped first, and a client resuming from before them gets a reset."""
+    namespace_history_bytes: int = 0
+    """Bytes of history over all channels of the namespace, oldest evicted first (memory
+    broker; 0: only the broker's ``history_memory``).  Keeps a namespace open to anonymous
+    clients from pushing the other namespaces' history out."""
     client_publish: bool = False
     """Whether subscribers may publish (raw WebSocket messages, client publish commands)."""
     anonymous_subscribe: bool = False
@@ -66,8 +70,8 @@ class ChannelOptions:
             raise ConfigError(f"history_size must be in 0..1000000, not {self.history_size}")
         if self.history_ttl < 0:
             raise ConfigError(f"history_ttl must be >= 0, not {self.history_ttl}")
-        if self.history_bytes < 0:
-            raise ConfigError(f"history_bytes must be >= 0, not {self.history_bytes}")
+        if self.history_bytes < 0 or self.namespace_history_bytes < 0:
+            raise ConfigError("history_bytes and namespace_history_bytes must be >= 0")
 
 
 PUBLIC_READ: dict[str, bool] = {"allow_subscribe_for_client": True, "anonymous_subscribe": True}

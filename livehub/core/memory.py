@@ -3,8 +3,10 @@
 History.  Each channel keeps a deque bounded by its options: ``history_size`` publications,
 ``history_bytes`` bytes and ``history_ttl`` seconds (expired entries are dropped lazily, on
 publish and read, and by a periodic sweep).  All channels together are bounded by
-``history_memory`` bytes: past it, the oldest publications of any channel are evicted first (a
-global FIFO of (stream, offset) entries, compacted when it holds too many dead entries).  An
+``history_memory`` bytes, and the channels of a namespace by its ``namespace_history_bytes``
+(so a namespace open to anonymous clients cannot push the others' history out): past a budget,
+the oldest publications under it are evicted first (a FIFO of (stream, offset) entries per
+budget, compacted when it holds too many dead entries).  An
 evicted position is announced like any other loss: a client resuming from before it gets
 ``recovered = false`` and a reset.  Bytes are counted as the payload plus ``ENTRY_OVERHEAD``.
 
@@ -30,7 +32,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from livehub.core.broker import BrokerHandler, HistoryResult, Publication
-from livehub.core.channels import ChannelOptions
+from livehub.core.channels import NAMESPACE_SEPARATOR, ChannelOptions
 from livehub.core.presence import ClientInfo
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
@@ -47,6 +49,16 @@ def _cost(pub: Publication) -> int:
 
 
 @dataclass(slots=True, eq=False)
+class _Budget:
+    """Bytes of history under one limit (the whole broker, or one namespace), oldest first."""
+
+    limit: int
+    bytes: int = 0
+    stored: int = 0
+    order: deque[tuple[_Stream, int]] = field(default_factory=deque)
+
+
+@dataclass(slots=True, eq=False)
 class _Stream:
     channel: str
     epoch: str
@@ -55,6 +67,8 @@ class _Stream:
     touched: float = 0.0
     bytes: int = 0
     options: ChannelOptions | None = None
+    group: _Budget | None = None
+    """The namespace's budget, if it has one."""
 
 
 class MemoryBroker:
@@ -68,16 +82,27 @@ class MemoryBroker:
         self._meta_ttl = meta_ttl
         self._sweep_interval = sweep_interval
         self._sweeper: asyncio.Task[None] | None = None
-        self._history_memory = history_memory
-        self._order: deque[tuple[_Stream, int]] = deque()
+        self._budget = _Budget(history_memory)
+        self._groups: dict[str, _Budget] = {}
         self._secret = secrets.token_bytes(16)
         self._generation = 0
-        self.history_bytes = 0
-        """Bytes of history stored, over every channel (payloads plus ``ENTRY_OVERHEAD``)."""
-        self.stored = 0
-        """Publications in history, over every channel."""
         self.evictions = 0
-        """Publications evicted because ``history_memory`` was reached."""
+        """Publications evicted because ``history_memory`` or a namespace budget was reached."""
+
+    @property
+    def history_bytes(self) -> int:
+        """Bytes of history stored, over every channel (payloads plus ``ENTRY_OVERHEAD``)."""
+        return self._budget.bytes
+
+    @property
+    def stored(self) -> int:
+        """Publications in history, over every channel."""
+        return self._budget.stored
+
+    def namespace_bytes(self, namespace: str) -> int:
+        """Bytes of history of ``namespace``'s channels (0 without a namespace budget)."""
+        group = self._groups.get(namespace)
+        return 0 if group is None else group.bytes
 
     async def start(self, handler: BrokerHandler) -> None:
         self._handler = handler
@@ -136,14 +161,22 @@ class MemoryBroker:
             stream.items.append(pub)
             stream.bytes += cost
             stream.options = options
-            self.history_bytes += cost
-            self.stored += 1
-            self._order.append((stream, stream.offset))
+            if stream.group is None and options.namespace_history_bytes > 0:
+                ns, sep, _ = channel.partition(NAMESPACE_SEPARATOR)
+                stream.group = self._groups.setdefault(
+                    ns if sep else "", _Budget(options.namespace_history_bytes))
+            for budget in (self._budget, stream.group):
+                if budget is not None:
+                    budget.bytes += cost
+                    budget.stored += 1
+                    budget.order.append((stream, stream.offset))
             self._trim(stream, now)
-            if self.history_bytes > self._history_memory:
-                self._evict()
-            if len(self._order) > 2 * self.stored + 1024:
-                self._compact()
+            for budget in (self._budget, stream.group):
+                if budget is not None:
+                    if budget.bytes > budget.limit:
+                        self._evict(budget)
+                    if len(budget.order) > 2 * budget.stored + 1024:
+                        self._compact(budget)
         elif stream.items:
             self._clear(stream)
         handler = self._handler
@@ -154,8 +187,12 @@ class MemoryBroker:
     def _drop_oldest(self, stream: _Stream) -> None:
         cost = _cost(stream.items.popleft())
         stream.bytes -= cost
-        self.history_bytes -= cost
-        self.stored -= 1
+        self._budget.bytes -= cost
+        self._budget.stored -= 1
+        group = stream.group
+        if group is not None:
+            group.bytes -= cost
+            group.stored -= 1
 
     def _trim(self, stream: _Stream, now: float) -> None:
         """Apply the stream's ``history_size``, ``history_bytes`` and ``history_ttl``."""
@@ -173,11 +210,11 @@ class MemoryBroker:
         while stream.items:
             self._drop_oldest(stream)
 
-    def _evict(self) -> None:
-        """Drop the oldest publications of any channel until ``history_memory`` holds."""
-        order = self._order
+    def _evict(self, budget: _Budget) -> None:
+        """Drop the oldest publications under ``budget`` until it holds."""
+        order = budget.order
         streams = self._streams
-        while self.history_bytes > self._history_memory and order:
+        while budget.bytes > budget.limit and order:
             stream, offset = order.popleft()
             items = stream.items
             if (items and items[0].position.offset == offset
@@ -185,7 +222,7 @@ class MemoryBroker:
                 self._drop_oldest(stream)
                 self.evictions += 1
 
-    def _compact(self) -> None:
+    def _compact(self, budget: _Budget) -> None:
         """Forget FIFO entries of publications no longer stored (trimmed, cleared)."""
         streams = self._streams
 
@@ -195,7 +232,7 @@ class MemoryBroker:
             return (bool(items) and items[0].position.offset <= offset
                     and streams.get(stream.channel) is stream)
 
-        self._order = deque(entry for entry in self._order if stored(entry))
+        budget.order = deque(entry for entry in budget.order if stored(entry))
 
     async def history(self, channel: str, *, options: ChannelOptions,
                       since: StreamPosition | None = None, limit: int | None = None
@@ -252,8 +289,9 @@ class MemoryBroker:
                     self._streams[channel] = _Stream(channel, self.epoch_for(channel),
                                                      touched=now)
             self._generation += 1
-        if len(self._order) > 2 * self.stored + 1024:
-            self._compact()
+        for budget in (self._budget, *self._groups.values()):
+            if len(budget.order) > 2 * budget.stored + 1024:
+                self._compact(budget)
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -43,7 +43,7 @@ async def test_eviction_fifo_stays_bounded_when_channels_trim_themselves() -> No
     for i in range(20_000):
         await broker.publish(f"c{i % 10}", b"x", PayloadKind.TEXT, options=small)
     assert broker.stored == 10
-    assert len(broker._order) <= 2 * broker.stored + 1024
+    assert len(broker._budget.order) <= 2 * broker.stored + 1024
     await broker.close()
 
 
@@ -80,4 +80,25 @@ async def test_a_forgotten_stream_never_comes_back_with_its_old_epoch() -> None:
     assert not res.recovered
     pos = await broker.publish("waiting", b"w", PayloadKind.TEXT, options=short)
     assert pos == StreamPosition(waiting.epoch, 1)
+    await broker.close()
+
+
+async def test_a_namespace_budget_keeps_its_channels_from_pushing_others_out() -> None:
+    """The public demo namespace (anonymous publishers) has its own budget: filling it evicts
+    its own oldest publications, never those of other namespaces."""
+    open_ns = ChannelOptions(history_size=1000, history_ttl=600,
+                             namespace_history_bytes=5 * ENTRY)
+    broker = MemoryBroker(history_memory=100 * ENTRY)
+    await broker.start(Recorder())
+    news = [await broker.publish("news:n", b"n" * 1000, PayloadKind.BINARY, options=OPTS)
+            for _ in range(3)]
+    for i in range(200):
+        await broker.publish(f"chat:r{i}", b"c" * 1000, PayloadKind.BINARY, options=open_ns)
+    assert broker.namespace_bytes("chat") <= 5 * ENTRY
+    kept = (await broker.history("news:n", options=OPTS, since=StreamPosition(
+        news[0].epoch, 0))).publications
+    assert [p.position for p in kept] == news
+    newest = [(await broker.history(f"chat:r{i}", options=open_ns)).publications
+              for i in range(195, 200)]
+    assert all(len(pubs) == 1 for pubs in newest)
     await broker.close()
