@@ -81,3 +81,29 @@ async def test_bidirectional_connect_with_too_many_subs_is_disconnected_3505(
         subs = {f"chat:x{i}": {} for i in range(4)}
         await ws.send(json.dumps({"id": 1, "connect": {"token": token("bi"), "subs": subs}}))
         assert await c.closed_with() == 3505
+
+
+async def test_publications_beyond_the_rate_over_emulation_get_error_111(
+        limited: CfServer) -> None:
+    """The same budget on the bidirectional emulation (HTTP-stream + POST /emulation)."""
+    connect_cmd = json.dumps({"id": 1, "connect": {"token": token("emu")}})
+    async with httpx.AsyncClient(timeout=5) as client, client.stream(
+            "POST", limited.url + "/connection/http_stream", content=connect_cmd) as r:
+        lines = r.aiter_lines()
+        reply = json.loads(await anext(lines))
+        session, node = reply["connect"]["session"], reply["connect"]["node"]
+        commands = [{"id": 10 + i, "publish": {"channel": "chat:emu", "data": i}}
+                    for i in range(7)]
+        answer = await client.post(limited.url + "/emulation",
+                                   json={"session": session, "node": node, "data": commands})
+        assert answer.status_code == 204
+        replies: dict[int, dict[str, object]] = {}
+        async for line in lines:
+            item = json.loads(line)
+            if item.get("id"):
+                replies[item["id"]] = item
+            if len(replies) == 7:
+                break
+    assert [replies[10 + i].get("error") for i in range(5)] == [None] * 5
+    assert [replies[15]["error"], replies[16]["error"]] == [
+        {"code": 111, "message": "too many requests", "temporary": True}] * 2
