@@ -11,9 +11,14 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
 
+from livehub.core.limits import Limits
 from livehub.wire.cursor import decode_cursor
 
+from ..conftest import ServerFactory
 from ..serve_process import API_KEY, ServeFactory, ServeProcess, serve  # noqa: F401 - fixture
 
 MiB = 1024 * 1024
@@ -89,3 +94,32 @@ async def test_sse_readers_that_never_read_do_not_pin_the_history(
     finally:
         for _, writer in readers:
             writer.close()
+
+
+async def test_every_plain_transport_answers_a_resume_over_the_budget(
+        make_server: ServerFactory) -> None:
+    """The documented answer on each wire when the replay exceeds the budget (3 here):
+    raw ``/ws`` closes with 3010, ``/ws?format=json`` and ``/stream`` get a reset line, both
+    then follow live traffic."""
+    server = make_server(limits=Limits(resume_max_publications=3))
+    first = await asyncio.to_thread(server.publish, "chat:over", "0")
+    for i in range(1, 6):
+        await asyncio.to_thread(server.publish, "chat:over", str(i))
+    since = "&since=" + first["cursor"]
+    async with websockets.connect(server.ws_url + "/ws?channel=chat:over" + since) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 3010
+    async with websockets.connect(
+            server.ws_url + "/ws?channel=chat:over&format=json" + since) as ws:
+        reset = json.loads(await ws.recv())
+        assert reset["type"] == "reset" and reset["channels"] == ["chat:over"]
+        await asyncio.to_thread(server.publish, "chat:over", "live")
+        while (message := json.loads(await ws.recv()))["type"] != "pub":
+            pass
+        assert message["data"] == "live"
+    async with httpx.AsyncClient(timeout=5) as client, client.stream(
+            "GET", server.url + "/stream", params={"channel": "chat:over",
+                                                   "cursor": first["cursor"]}) as r:
+        lines = r.aiter_lines()
+        assert json.loads(await anext(lines))["type"] == "reset"
