@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.permissions import Principal, check_subscribe
 from livehub.errors import InvalidToken, PermissionDenied
 from livehub.transports.context import ServerContext
@@ -33,6 +34,8 @@ class Access:
     principal: Principal
     expire_at: float | None
     """Unix time the earliest credential of the request expires (None: never)."""
+    expiry: DisconnectInfo = Disconnect.EXPIRED
+    """What the client is told then: 3005 (connection token) or 3006 (subscription token)."""
 
 
 def same_origin(request: Request) -> bool:
@@ -91,7 +94,7 @@ async def authorize(ctx: ServerContext, request: Request, channels: list[str]) -
     (with its ``sub_token`` parameters); raise 401/403 errors otherwise."""
     access = await authenticate(ctx, request)
     who = access.principal
-    expire_at = access.expire_at
+    expire_at, expiry = access.expire_at, access.expiry
     raw = request.args("sub_token")
     if len(raw) > MAX_SUB_TOKENS:
         raise PermissionDenied(f"at most {MAX_SUB_TOKENS} subscription tokens per request")
@@ -105,10 +108,9 @@ async def authorize(ctx: ServerContext, request: Request, channels: list[str]) -
             raise PermissionDenied(f"the subscription token is for channel {claims.channel!r}"
                                    ", which this request does not ask for")
         granted[claims.channel] = claims.channel
-        if claims.expire_at is not None:
-            expire_at = claims.expire_at if expire_at is None else min(expire_at,
-                                                                       claims.expire_at)
+        if claims.expire_at is not None and (expire_at is None or claims.expire_at < expire_at):
+            expire_at, expiry = claims.expire_at, Disconnect.SUBSCRIPTION_EXPIRED
     for name in channels:
         check_subscribe(who, name, ctx.hub.namespaces.options(name),
                         token_channel=granted.get(name))
-    return Access(who, expire_at)
+    return Access(who, expire_at, expiry)

@@ -89,8 +89,9 @@ class ServerContext:
     """The process-wide compression budget (``transports.compression``)."""
     auth: AuthSettings = field(default_factory=AuthSettings)
     verifier: TokenVerifier = field(default_factory=lambda: TokenVerifier(AuthSettings()))
-    expiries: dict[LongLived, float] = field(default_factory=dict)
-    """Connections whose credentials expire, with the Unix time they do (see ``tick``)."""
+    expiries: dict[LongLived, tuple[float, DisconnectInfo]] = field(default_factory=dict)
+    """Connections whose credentials expire: the Unix time they do and the code to close with
+    (see ``tick``)."""
 
     @classmethod
     def create(cls, node: Node, settings: ServerSettings,
@@ -107,10 +108,12 @@ class ServerContext:
         """The node's hub (local subscriptions and fan-out)."""
         return self.node.hub
 
-    def expire(self, conn: LongLived, at: float | None) -> None:
-        """Close ``conn`` with 3005 (connection expired) once Unix time ``at`` has passed."""
+    def expire(self, conn: LongLived, at: float | None,
+               info: DisconnectInfo = Disconnect.EXPIRED) -> None:
+        """Close ``conn`` with ``info`` (3005 connection expired, 3006 subscription expired)
+        once Unix time ``at`` has passed."""
         if at is not None:
-            self.expiries[conn] = at
+            self.expiries[conn] = (at, info)
 
     def tick(self, now: float, wall: float) -> None:
         """The periodic work of every connection: heartbeats (loop time ``now``), and closing
@@ -118,9 +121,9 @@ class ServerContext:
         heartbeat interval and costs no timer per connection)."""
         for conn in list(self.connections):
             conn.heartbeat(now)
-        for conn, at in list(self.expiries.items()):
+        for conn, (at, info) in list(self.expiries.items()):
             if conn not in self.connections:
                 del self.expiries[conn]
             elif at <= wall:
                 del self.expiries[conn]
-                conn.close(Disconnect.EXPIRED)
+                conn.close(info)

@@ -128,5 +128,5 @@ async def test_subscription_token_expiry_ends_the_stream(quick_server: CfServer)
         async with asyncio.timeout(8):
             async for line in r.aiter_lines():
                 if json.loads(line)["type"] == "disconnect":
-                    assert json.loads(line)["code"] == 3005
+                    assert json.loads(line)["code"] == 3006  # subscription expired
                     break

@@ -3,9 +3,10 @@
 Both check the request's credentials and channels first (``livehub.protocols.credentials``:
 401 for a bad or expired token, 403 for a channel it may not read), then take over the socket,
 write the response head, and hand a write-only ``StreamConnection`` to the hub.  A stream whose
-token expires is ended in-band with disconnect 3005 (connection expired): the client reconnects
-with a fresh token.  Resume position comes from ``Last-Event-ID``
-(what ``EventSource`` sends on reconnection), ``?last_event_id=`` or ``?cursor=``.
+token expires is ended in-band with disconnect 3005 (connection expired; 3006 when a
+subscription token expires first): the client reconnects with a fresh token.  Resume position
+comes from ``Last-Event-ID`` (what ``EventSource`` sends on reconnection), ``?last_event_id=``
+or ``?cursor=``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.hub import Variant
 from livehub.errors import BadRequest, LivehubError
-from livehub.protocols.credentials import authorize
+from livehub.protocols.credentials import Access, authorize
 from livehub.protocols.plain.variants import json_line, json_variant, sse_variant
 from livehub.ratelog import RateLimitedLog
 from livehub.transports.context import ServerContext
@@ -73,12 +74,12 @@ def _stream_goodbye(info: DisconnectInfo) -> bytes:
 async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
                  framing: StreamFraming, variant: Variant, channels: list[str],
                  since: dict[str, StreamPosition] | None,
-                 expire_at: float | None) -> Response | None:
+                 access: Access) -> Response | None:
     if request.method == "HEAD":
         return framing.head_response()
     conn = open_stream(http, request, framing,
                        lambda transport: StreamConnection(ctx, transport, framing))
-    ctx.expire(conn, expire_at)
+    ctx.expire(conn, access.expire_at, access.expiry)
     try:
         conn.subscription = await ctx.node.subscribe(conn, variant, channels, since=since)
     except LivehubError as exc:
@@ -112,7 +113,7 @@ async def sse_endpoint(ctx: ServerContext, request: Request,
     access = await authorize(ctx, request, channels)
     return await _start(ctx, request, http, framing=sse_framing(ctx.settings.sse_retry_ms),
                         variant=sse_variant(channels), channels=channels, since=since,
-                        expire_at=access.expire_at)
+                        access=access)
 
 
 async def stream_endpoint(ctx: ServerContext, request: Request,
@@ -126,7 +127,7 @@ async def stream_endpoint(ctx: ServerContext, request: Request,
     if request.version == "1.0":
         return await _start(ctx, request, http, framing=STREAM_PLAIN,
                             variant=json_variant(channels, identity, "plain"),
-                            channels=channels, since=since, expire_at=access.expire_at)
+                            channels=channels, since=since, access=access)
     return await _start(ctx, request, http, framing=STREAM_CHUNKED,
                         variant=json_variant(channels, chunk, "chunk"), channels=channels,
-                        since=since, expire_at=access.expire_at)
+                        since=since, access=access)

@@ -116,7 +116,7 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
         conn.close(DisconnectInfo(refusal.close_code, refusal.message))
         conn.release_input()  # to read the peer's answering Close
         return
-    ctx.expire(conn, access.expire_at)
+    ctx.expire(conn, access.expire_at, access.expiry)
     key = None if handshake.deflate is None else handshake.deflate.variant_key
     variant: Variant
     if fmt == "json":
