@@ -12,7 +12,7 @@ import httpx
 import pytest
 import websockets
 
-from livehub.core.channels import ChannelOptions, Namespaces
+from livehub.core.channels import Namespaces, public_options
 from livehub.core.memory import MemoryBroker
 from livehub.core.node import Node
 from livehub.transports.context import ServerSettings
@@ -39,7 +39,7 @@ class BrokenServer(LiveServer):
 @pytest.fixture
 def broken() -> object:
     srv = BrokenServer(ServerSettings(api_key=API_KEY, clock=False, port=0),
-                       Namespaces(ChannelOptions(), TEST_NAMESPACES))
+                       Namespaces(public_options(), TEST_NAMESPACES))
     srv.start()
     yield srv
     srv.stop()
