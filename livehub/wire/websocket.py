@@ -265,8 +265,11 @@ class FrameParser:
             if not events:
                 raise
             return events  # delivered first; the next feed raises (see class docstring)
-        if self._peeked and self._peek_at != pos:
-            self._peeked = 0  # the frame looked into is complete; the one kept is another
+        if self._peeked:
+            if self._peek_at != pos:
+                self._peeked = 0  # the frame looked into is complete; the one kept is another
+            else:
+                self._peek_at = 0  # the frame kept heads the buffer of the next feed
         if buf is self._buf:
             if pos:
                 del self._buf[:pos]

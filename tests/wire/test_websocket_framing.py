@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
@@ -373,6 +374,18 @@ def test_valid_utf8_split_anywhere_inside_frames_is_accepted() -> None:
                         for i, p in enumerate(pieces))
         assert feed_bytewise(FrameParser(), wire) == [TextMessage(text)]
         assert feed_all(FrameParser(), wire, range(3, len(wire), 7)) == [TextMessage(text)]
+
+
+def test_a_frame_peeked_then_completed_leaves_no_stale_peek_for_the_next() -> None:
+    """Found by hypothesis: a continuation peeked, completed in the next feed, then the next
+    fragment arriving alone in a third feed was checked with the first one's stale decoder."""
+    raw = "00\x80\x80\x80\x80\x80".encode()
+    pieces = [raw[len(raw) * i // 4:len(raw) * (i + 1) // 4] for i in range(4)]
+    wire = b"".join(Frame(WsOpcode.CONT if i else WsOpcode.TEXT, p, fin=i == 3)
+                    .serialize(mask=True) for i, p in enumerate(pieces))
+    assert feed_all(FrameParser(), wire, [16, 18, 26]) == [TextMessage(raw.decode())]
+    for cuts in itertools.combinations(range(1, len(wire)), 3):
+        assert feed_all(FrameParser(), wire, cuts) == [TextMessage(raw.decode())], cuts
 
 
 def test_binary_frames_are_not_peeked() -> None:
