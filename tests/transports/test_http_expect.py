@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -99,3 +102,21 @@ def test_http10_expect_is_ignored(server: LiveServer) -> None:
         out = read_all(sock)
     assert out.startswith(b"HTTP/1.1 200"), out[:300]
     assert b"100 Continue" not in out
+
+
+def test_curl_gets_100_continue(server: LiveServer, tmp_path: Path) -> None:
+    """curl with ``Expect: 100-continue`` (which it sends by itself for large bodies) waits
+    up to 1 s for the 100 before it sends the body."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    path = tmp_path / "body.json"
+    path.write_text(json.dumps({"channel": "exp", "data": "x" * 600_000}))
+    r = subprocess.run([curl, "-sv", "-H", f"X-API-Key: {API_KEY}", "-H",
+                        "Content-Type: application/json", "-H", "Expect: 100-continue",
+                        "--data-binary", f"@{path}", server.url + "/api/publish"],
+                       capture_output=True, timeout=30, check=False)
+    assert r.returncode == 0, r.stderr
+    assert b"> Expect: 100-continue" in r.stderr
+    assert b"< HTTP/1.1 100 Continue" in r.stderr
+    assert "result" in json.loads(r.stdout)
