@@ -7,7 +7,14 @@ Three families, each in one place so that clients, docs and tests agree:
   the Centrifugo client protocol.  The range says what a client should do next:
 
   - 3000-3499: the client SHOULD reconnect (with backoff) and resume from its cursor;
-  - 3500-3999: the client MUST NOT reconnect without changing something (token, request).
+  - 3500-3999: the client MUST NOT reconnect without changing something (token, request);
+  - 4000-4499 and 4500-4999: the same two meanings, for codes chosen by applications (server
+    API ``disconnect``).
+
+  ``reconnects(code)`` is that rule, the one every transport and protocol applies (the
+  ``reconnect`` field of SSE/streaming ``disconnect`` events and of Centrifugo ``disconnect``
+  pushes); it is the rule of the Centrifugo SDKs, which also reconnect after transport closes
+  (codes below 3000) and codes from 5000 up.
 
   On WebSocket they are the close code; on SSE and HTTP streaming they are sent in-band as a
   ``disconnect`` event/line just before the stream ends.
@@ -41,6 +48,13 @@ class CloseCode(IntEnum):
     TRY_AGAIN_LATER = 1013
 
 
+def reconnects(code: int) -> bool:
+    """Whether a client should reconnect after disconnect ``code``: yes below 3500, in
+    4000-4499 and from 5000 up; no in 3500-3999 and 4500-4999 (Centrifugo's "Client protocol
+    codes", as its SDKs apply them)."""
+    return code < 3500 or 4000 <= code < 4500 or code >= 5000
+
+
 @dataclass(frozen=True, slots=True)
 class DisconnectInfo:
     code: int
@@ -48,14 +62,14 @@ class DisconnectInfo:
 
     @property
     def reconnect(self) -> bool:
-        """Whether a client should reconnect after this disconnect (3000-3499 and 1xxx)."""
-        return self.code < 3500
+        """Whether a client should reconnect after this disconnect (``reconnects``)."""
+        return reconnects(self.code)
 
 
 class Disconnect:
     """Disconnect codes (3000-3499 reconnect, 3500-3999 do not), as in the Centrifugo docs
     ("Error and disconnect codes").  4000-4499 (reconnect) and 4500-4999 (do not) are left to
-    applications."""
+    applications; ``reconnects`` is the rule."""
 
     CONNECTION_CLOSED = DisconnectInfo(3000, "connection closed")
     SHUTDOWN = DisconnectInfo(3001, "shutdown")

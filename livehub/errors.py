@@ -10,6 +10,8 @@
     │   ├── PayloadTooLarge         body or message over a limit (413 / 1009 / 106)
     │   ├── OverBudget              a rate budget spent, e.g. compression (429 / 3013 / 111)
     │   ├── WebSocketError          RFC 6455 violation; close_code says which (1002, 1007, ...)
+    │   ├── CommandError            a refused command or API call, answered in its own reply
+    │   │                           with ``error_code`` (Centrifugo ``Reply.error``); 400
     │   ├── NotFound                no such endpoint (404)
     │   ├── MethodNotAllowed        endpoint exists, method does not (405, ``Allow`` header)
     │   ├── Unauthorized            missing or wrong credentials (401 / 3500 / 101)
@@ -29,7 +31,7 @@ with a traceback and answered with a generic 500 / 1011 / 100 that reveals nothi
 
 from __future__ import annotations
 
-from livehub.codes import CloseCode, Disconnect, ErrorCode
+from livehub.codes import ERROR_MESSAGES, CloseCode, Disconnect, ErrorCode
 
 
 class LivehubError(Exception):
@@ -91,6 +93,14 @@ class WebSocketError(PeerError):
     """An RFC 6455 / RFC 7692 violation; ``close_code`` is the code to close with."""
 
     close_code = int(CloseCode.PROTOCOL_ERROR)
+
+
+class CommandError(PeerError):
+    """One command or server API call is refused; its reply carries ``error_code`` (a
+    Centrifugo client protocol error code) and the connection stays."""
+
+    def __init__(self, code: int, message: str | None = None) -> None:
+        super().__init__(message or ERROR_MESSAGES.get(code, "error"), error_code=code)
 
 
 class NotFound(PeerError):

@@ -20,11 +20,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from livehub.codes import ErrorCode
-from livehub.errors import BadRequest, LivehubError, Unavailable
+from livehub.errors import BadRequest, CommandError, LivehubError, Unavailable
 from livehub.protocols.api_input import check_api_key, parse_event, parse_payload
 from livehub.protocols.centrifugo import control, protocol
 from livehub.protocols.centrifugo.commands import read_history
-from livehub.protocols.centrifugo.protocol import CommandError, get_bool, get_int, get_str
+from livehub.protocols.centrifugo.protocol import get_bool, get_int, get_str
 from livehub.transports.context import ServerContext
 from livehub.transports.http import HttpConnection, Request, Response
 from livehub.transports.routing import Router
@@ -212,8 +212,6 @@ async def _call(method: Method, node: CentrifugoNode, params: Mapping[str, Any],
     """``{"result": ...}`` or ``{"error": ...}`` of one method call."""
     try:
         return {"result": await method(node, params)}
-    except CommandError as exc:
-        return {"error": {"code": exc.code, "message": exc.message}}
     except Unavailable as exc:
         if raise_unavailable:
             raise

@@ -30,11 +30,16 @@ from livehub.core.permissions import (
     may_read_presence,
 )
 from livehub.core.presence import ClientInfo
-from livehub.errors import InvalidToken, LivehubError, PermissionDenied, TokenExpired
+from livehub.errors import (
+    CommandError,
+    InvalidToken,
+    LivehubError,
+    PermissionDenied,
+    TokenExpired,
+)
 from livehub.protocols.centrifugo import protocol
 from livehub.protocols.centrifugo.protocol import (
     Command,
-    CommandError,
     get_bool,
     get_int,
     get_str,
@@ -69,7 +74,7 @@ async def uni_connect(session: Session, params: Mapping[str, Any]) -> None:
     except PermissionDenied as exc:
         session.close(DisconnectInfo(Disconnect.PERMISSION_DENIED.code, exc.message))
     except CommandError as exc:
-        info = Disconnect.INVALID_TOKEN if exc.code == ErrorCode.UNAUTHORIZED else (
+        info = Disconnect.INVALID_TOKEN if exc.error_code == ErrorCode.UNAUTHORIZED else (
             Disconnect.BAD_REQUEST)
         session.close(DisconnectInfo(info.code, exc.message))
     except LivehubError as exc:
@@ -127,7 +132,7 @@ async def connect_session(session: Session, params: Mapping[str, Any], command_i
             # a channel the client asked for and may not have: say so, never skip it silently
             session.close(DisconnectInfo(Disconnect.PERMISSION_DENIED.code, exc.message))
             return
-        except (CommandError, LivehubError) as exc:
+        except LivehubError as exc:
             if session.state is State.CLOSED:
                 return
             if name in channels:
@@ -351,7 +356,7 @@ async def server_subscribe(session: Session, channel: str, *, info: bytes | None
     try:
         result, sub = await subscribe_channel(session, channel, request, server_side=True,
                                               check=False, chan_info=info)
-    except (CommandError, LivehubError) as exc:
+    except LivehubError as exc:
         rlog.info("server-subscribe", "server subscribe of %s to %s failed: %s", session.client,
                               channel, exc)
         return

@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from livehub.codes import ERROR_MESSAGES, Disconnect, ErrorCode
+from livehub.codes import ERROR_MESSAGES, Disconnect, ErrorCode, reconnects
 from livehub.core.broker import Publication
 from livehub.core.presence import ClientInfo
-from livehub.errors import BadRequest
+from livehub.errors import BadRequest, CommandError
 from livehub.wire import validation
 from livehub.wire.payload import PayloadKind
 
@@ -45,15 +45,6 @@ class ProtocolViolation(BadRequest):
     """A frame that breaks the protocol itself: the connection is closed with 3501."""
 
     close_code = Disconnect.BAD_REQUEST.code
-
-
-class CommandError(Exception):
-    """An error answered in the reply of one command (``Reply.error``)."""
-
-    def __init__(self, code: int, message: str | None = None) -> None:
-        super().__init__(message or ERROR_MESSAGES.get(code, "error"))
-        self.code = code
-        self.message = message or ERROR_MESSAGES.get(code, "error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,4 +238,4 @@ def error_reply(command_id: int, code: int, message: str | None = None) -> bytes
 
 def disconnect_body(code: int, reason: str) -> bytes:
     """``Disconnect`` message."""
-    return dumps({"code": code, "reason": reason, "reconnect": code < 3500 or 4000 <= code < 4500})
+    return dumps({"code": code, "reason": reason, "reconnect": reconnects(code)})

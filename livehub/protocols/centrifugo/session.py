@@ -32,9 +32,9 @@ from livehub.codes import Disconnect, DisconnectInfo, ErrorCode
 from livehub.core.hub import Subscription
 from livehub.core.permissions import ANONYMOUS, Principal
 from livehub.core.presence import ClientInfo
-from livehub.errors import InvalidToken, LivehubError, TokenExpired
+from livehub.errors import CommandError, InvalidToken, LivehubError, TokenExpired
 from livehub.protocols.centrifugo import protocol
-from livehub.protocols.centrifugo.protocol import Command, CommandError, ProtocolViolation
+from livehub.protocols.centrifugo.protocol import Command, ProtocolViolation
 from livehub.protocols.centrifugo.variants import PushVariant
 from livehub.ratelog import RateLimitedLog
 
@@ -207,8 +207,6 @@ class Session:
             if handler is None:
                 raise CommandError(ErrorCode.METHOD_NOT_FOUND)
             await handler(self, command)
-        except CommandError as exc:
-            self.reply_error(command.id, exc.code, exc.message)
         except TokenExpired:
             self.reply_error(command.id, ErrorCode.TOKEN_EXPIRED)
         except InvalidToken as exc:
