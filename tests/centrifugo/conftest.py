@@ -100,9 +100,9 @@ class CfServer(LiveServer):
 AUTH_FIELDS = frozenset(AuthSettings.__dataclass_fields__)
 
 
-def make_cf_server(**overrides: Any) -> CfServer:
-    """A started ``CfServer``; ``cf`` holds Centrifugo and auth settings (``token_*``,
-    ``client_insecure``...), ``namespaces`` replaces ``CF_NAMESPACES``."""
+def make_cf_server(*, server_class: type[CfServer] | None = None, **overrides: Any) -> CfServer:
+    """A started ``CfServer`` (or ``server_class``); ``cf`` holds Centrifugo and auth settings
+    (``token_*``, ``client_insecure``...), ``namespaces`` replaces ``CF_NAMESPACES``."""
     cf_params: dict[str, Any] = {"token_hmac_secret": SECRET, "emulation": True, "uni": True}
     cf_params.update(overrides.pop("cf", {}))
     auth_params = {k: cf_params.pop(k) for k in list(cf_params) if k in AUTH_FIELDS}
@@ -111,8 +111,9 @@ def make_cf_server(**overrides: Any) -> CfServer:
     default = overrides.pop("default_options", OPEN)
     params: dict[str, Any] = {"api_key": API_KEY, "clock": False, "port": 0}
     params.update(overrides)
-    srv = CfServer(ServerSettings(**params), Namespaces(default, namespaces),
-                   CentrifugoSettings(**cf_params), limits, AuthSettings(**auth_params))
+    srv = (server_class or CfServer)(
+        ServerSettings(**params), Namespaces(default, namespaces),
+        CentrifugoSettings(**cf_params), limits, AuthSettings(**auth_params))
     srv.start()
     return srv
 

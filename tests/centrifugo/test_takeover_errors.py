@@ -12,14 +12,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from livehub.core.channels import Namespaces
 from livehub.core.node import Node
-from livehub.protocols.centrifugo import CentrifugoSettings
-from livehub.transports.context import ServerSettings
 
-from ..conftest import API_KEY
 from ..server.test_takeover_errors import BrokenBroker
-from .conftest import CF_NAMESPACES, OPEN, SECRET, CfServer, token
+from .conftest import CfServer, make_cf_server, token
 from .wsclient import RawClient, connect
 
 
@@ -30,10 +26,7 @@ class BrokenCfServer(CfServer):
 
 @pytest.fixture
 def broken() -> Iterator[CfServer]:
-    srv = BrokenCfServer(ServerSettings(api_key=API_KEY, clock=False, port=0),
-                         Namespaces(OPEN, CF_NAMESPACES),
-                         CentrifugoSettings(token_hmac_secret=SECRET, emulation=True, uni=True))
-    srv.start()
+    srv = make_cf_server(server_class=BrokenCfServer)
     yield srv
     srv.stop()
 

@@ -22,11 +22,11 @@ from ..sseclient import Interpreter
 
 
 class BrokenBroker(MemoryBroker):
-    """The memory broker, but subscribing to ``broken*`` channels fails with an error that is
-    not livehub's (what a codec bug or a ``redis.ResponseError`` looks like)."""
+    """The memory broker, but subscribing to channels named ``broken`` fails with an error
+    that is not livehub's (what a codec bug or a ``redis.ResponseError`` looks like)."""
 
     async def subscribe(self, channel: str) -> None:
-        if channel.startswith("broken"):
+        if channel.endswith("broken"):
             raise ValueError("codec: unexpected reply")
         await super().subscribe(channel)
 
@@ -60,7 +60,7 @@ async def _no_connections(srv: LiveServer) -> None:
 
 async def test_sse_gets_a_disconnect_and_is_gone(broken: BrokenServer) -> None:
     async with httpx.AsyncClient(timeout=5) as client, client.stream(
-            "GET", broken.url + "/events", params={"channel": "broken"}) as r:
+            "GET", broken.url + "/events", params={"channel": "chat:broken"}) as r:
         assert r.status_code == 200
         interpreter, events = Interpreter(), []
         async for line in r.aiter_lines():  # ends: the server closed the stream
@@ -75,7 +75,7 @@ async def test_sse_gets_a_disconnect_and_is_gone(broken: BrokenServer) -> None:
 
 async def test_stream_gets_a_disconnect_line_and_is_gone(broken: BrokenServer) -> None:
     async with httpx.AsyncClient(timeout=5) as client, client.stream(
-            "GET", broken.url + "/stream", params={"channel": "broken"}) as r:
+            "GET", broken.url + "/stream", params={"channel": "chat:broken"}) as r:
         lines = [json.loads(line) async for line in r.aiter_lines() if line]
     assert lines == [{"type": "disconnect", "code": 3004, "reason": "internal server error",
                       "reconnect": True}]
@@ -83,7 +83,7 @@ async def test_stream_gets_a_disconnect_line_and_is_gone(broken: BrokenServer) -
 
 
 async def test_websocket_is_closed_with_1011_and_is_gone(broken: BrokenServer) -> None:
-    async with websockets.connect(broken.ws_url + "/ws?channel=broken") as ws:
+    async with websockets.connect(broken.ws_url + "/ws?channel=chat:broken") as ws:
         with pytest.raises(websockets.ConnectionClosed) as info:
             await asyncio.wait_for(ws.recv(), 5)
     assert info.value.rcvd is not None and info.value.rcvd.code == 1011
@@ -91,9 +91,9 @@ async def test_websocket_is_closed_with_1011_and_is_gone(broken: BrokenServer) -
 
 
 async def test_other_channels_still_work(broken: BrokenServer) -> None:
-    async with websockets.connect(broken.ws_url + "/ws?channel=fine") as ws:
-        async with websockets.connect(broken.ws_url + "/ws?channel=broken") as bad:
+    async with websockets.connect(broken.ws_url + "/ws?channel=chat:fine") as ws:
+        async with websockets.connect(broken.ws_url + "/ws?channel=chat:broken") as bad:
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(bad.recv(), 5)
-        await asyncio.to_thread(broken.publish, "fine", "still here")
+        await asyncio.to_thread(broken.publish, "chat:fine", "still here")
         assert await asyncio.wait_for(ws.recv(), 5) == "still here"
