@@ -1,7 +1,9 @@
-"""WebSocket endpoints: ``/echo`` (the textbook echo) and ``/ws?channel=...`` (a raw channel).
+"""The one WebSocket connection of every protocol, after its opening handshake (RFC 6455).
 
-After the opening handshake (RFC 6455 §4.2) the socket is taken over by a ``WebSocketConnection``
-that owns reading, buffering and closing; the hub only ever hands it encoded frames.
+After the handshake (§4.2, ``handshake`` here) the socket is taken over by a
+``WebSocketConnection`` that owns reading, buffering and closing; the hub only ever hands it
+encoded frames.  Protocols subclass it to say what a message means (``protocols.plain.ws``,
+``protocols.centrifugo.transports``).
 
 Closing (RFC 6455 §7): a peer's Close is answered with a Close echoing its code, then the TCP
 connection is closed by us (§7.1.1).  When we close (shutdown, slow consumer, policy) we send a
