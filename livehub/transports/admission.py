@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from livehub.codes import ErrorCode
 from livehub.errors import ConfigError
 from livehub.ratelog import RateLimitedLog
-from livehub.transports.messages import Response, refusal
+from livehub.transports.messages import Refused, Response, refusal
 
 log = logging.getLogger(__name__)
 ratelog = RateLimitedLog(log, lines=1)
@@ -219,3 +219,54 @@ class Admission:
         gone = [t for t in self._handed if t.is_closing()]
         for transport in gone:
             self.release(self._handed.pop(transport))
+
+
+class Lease:
+    """The leases one socket holds, from ``connection_made`` until it is gone or handed
+    over with the socket (``hand_over``)."""
+
+    __slots__ = ("_admission", "_charged", "_held", "peer", "proxied")
+
+    def __init__(self, admission: Admission, peer: str) -> None:
+        self._admission = admission
+        self.peer = peer
+        self.proxied = admission.trusted(peer)
+        """The peer is a trusted proxy: each request names its client (``forwarded``)."""
+        self._charged: str | None = None
+        self._held = False
+
+    def take(self, fileno: int) -> Response | None:
+        """Take the socket's leases; the refusal to answer if a budget is full."""
+        charged = None if self.proxied else self.peer
+        refused = self._admission.admit(charged, fileno)
+        if refused is None:
+            self._held = True
+            self._charged = charged
+        return refused
+
+    def forwarded(self, headers: Mapping[str, str]) -> str | None:
+        """The client a trusted proxy names in ``headers`` (None: the proxy's own request),
+        now charged with this socket; ``Refused`` if that client is over its budget."""
+        admission = self._admission
+        client = admission.client_of(self.peer, headers)
+        if client == self.peer:
+            return None
+        if client != self._charged:
+            refused = admission.charge(client)
+            if refused is not None:
+                raise Refused(refused)
+            if self._charged is not None:
+                admission.discharge(self._charged)
+            self._charged = client
+        return client
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._admission.release(self._charged)
+
+    def hand_over(self, transport: asyncio.BaseTransport) -> None:
+        """The leases now end when ``transport`` closes (``Admission.sweep``)."""
+        if self._held:
+            self._held = False
+            self._admission.hand_over(transport, self._charged)

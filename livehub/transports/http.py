@@ -49,7 +49,7 @@ import httptools
 from livehub.codes import ErrorCode
 from livehub.errors import LivehubError, MethodNotAllowed
 from livehub.ratelog import RateLimitedLog
-from livehub.transports.admission import Admission, canonical
+from livehub.transports.admission import Admission, Lease, canonical
 from livehub.transports.messages import (
     CONTINUE,
     Refused,
@@ -112,14 +112,9 @@ class HttpConnection(asyncio.Protocol):
         """Called once when the connection is lost or taken over (the server's registry)."""
         self._precheck = precheck
         self._admission = admission
-        self._leased = False
-        """This socket holds leases of ``admission``; ``_charged`` is its client address."""
-        self._charged: str | None = None
-        self._proxied = False
-        """The peer is a trusted proxy: each request names its client."""
+        self._lease: Lease | None = None
         self._refusal: Response | None = None
         """Over a connection budget: the answer to the first request."""
-        self._peer = ""
         self._client = ""
         self._stopping = False
         self.transport: asyncio.Transport | None = None
@@ -152,33 +147,28 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
+        ip = ""
         if isinstance(peer, tuple):
-            self._peer = canonical(peer[0])
+            ip = canonical(peer[0])
             self._client = f"{peer[0]}:{peer[1]}"
         self._arm_timer(self._limits.head_timeout)
-        admission = self._admission
-        if admission is not None:
-            self._proxied = admission.trusted(self._peer)
+        if self._admission is not None:
+            self._lease = Lease(self._admission, ip)
             sock = transport.get_extra_info("socket")
-            refused = admission.admit(None if self._proxied else self._peer,
-                                      sock.fileno() if sock is not None else -1)
+            refused = self._lease.take(sock.fileno() if sock is not None else -1)
             if refused is not None:
                 # answered once the request head is in: an answer before the request races
                 # with clients still sending it (and a WebSocket client then sees no status)
                 self._refusal = refused
                 self._arm_timer(LINGER)
-                return
-            self._leased = True
-            self._charged = None if self._proxied else self._peer
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._leased and self._admission is not None:
-            self._leased = False
-            self._admission.release(self._charged)
+        if self._lease is not None:
+            self._lease.release()
         if self._on_lost is not None:
             on_lost, self._on_lost = self._on_lost, None
             on_lost()
@@ -263,28 +253,12 @@ class HttpConnection(asyncio.Protocol):
                 parser.get_method(), self._url, self._headers, parser.get_http_version(),
                 max_body=self._limits.max_body, client=self._client,
                 keep_alive=parser.should_keep_alive(), upgrade=parser.should_upgrade())
-            if self._proxied:
-                request.client = self._forwarded_client(request.headers)
+            if self._lease is not None and self._lease.proxied:
+                request.client = self._lease.forwarded(request.headers) or self._client
             if wants_continue(request):
                 self._expect(request)
         except Refused as exc:
             self._refuse(exc.response)
-
-    def _forwarded_client(self, headers: dict[str, str]) -> str:
-        """The client a trusted proxy names; charged to that address's budget."""
-        admission = self._admission
-        assert admission is not None
-        client = admission.client_of(self._peer, headers)
-        if client == self._peer:
-            return self._client  # the proxy's own request
-        if client != self._charged:
-            refused = admission.charge(client)
-            if refused is not None:
-                raise Refused(refused)
-            if self._charged is not None:
-                admission.discharge(self._charged)
-            self._charged = client
-        return client
 
     def _expect(self, request: Request) -> None:
         """``Expect: 100-continue`` (RFC 9110 §10.1.1): judge the head, then ask for the
@@ -527,9 +501,8 @@ class HttpConnection(asyncio.Protocol):
         self._upgrade_tail = b""
         self.transport = None
         self._parser = None  # type: ignore[assignment]
-        if self._leased and self._admission is not None:
-            self._leased = False
-            self._admission.hand_over(transport, self._charged)
+        if self._lease is not None:
+            self._lease.hand_over(transport)
         transport.resume_reading()
         self._done()
         return protocol, tail

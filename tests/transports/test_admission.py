@@ -15,6 +15,7 @@ from websockets.sync.client import connect as ws_connect
 from livehub.transports.admission import (
     Admission,
     ConnectionLimits,
+    Lease,
     canonical,
     forwarded_chain,
 )
@@ -193,3 +194,18 @@ def test_budgets_are_counted(admission: Admission) -> None:
     admission.release("203.0.113.7")
     assert admission.admit("203.0.113.7") is None
     assert admission.total == 3
+
+
+def test_a_proxy_connection_is_charged_to_the_client_of_each_request(
+        admission: Admission) -> None:
+    lease = Lease(admission, "10.0.0.1")
+    assert lease.proxied and lease.take(-1) is None
+    assert admission.per_ip == {}  # the proxy itself has no per-address budget
+    assert lease.forwarded({"x-forwarded-for": "203.0.113.7"}) == "203.0.113.7"
+    assert admission.per_ip == {"203.0.113.7": 1}
+    # the next request on the same connection is another client's: the charge moves
+    assert lease.forwarded({"forwarded": "for=198.51.100.9"}) == "198.51.100.9"
+    assert admission.per_ip == {"198.51.100.9": 1}
+    assert lease.forwarded({}) is None  # the proxy's own request
+    lease.release()
+    assert admission.per_ip == {} and admission.total == 0
