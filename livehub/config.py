@@ -56,9 +56,9 @@ import argparse
 import dataclasses
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from livehub.app import check_settings
 from livehub.backend import BrokerSettings
@@ -196,6 +196,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 parser.add_argument(flag, default=None, help=help_text)
 
 
+S = TypeVar("S")
+
+
+def _settings(kind: Callable[..., S], values: Mapping[str, object], what: str) -> S:
+    """``kind(**values)``; an unknown or missing setting is a ``ConfigError`` naming ``what``."""
+    try:
+        return kind(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+
+
 def load(args: argparse.Namespace | None = None,
          environ: Mapping[str, str] | None = None) -> Config:
     """Build the configuration; raise ``ConfigError`` with what is wrong and where."""
@@ -258,28 +269,13 @@ def load(args: argparse.Namespace | None = None,
     if not server.get("api_key") and not server.get("insecure_api"):
         server["api_key"] = os.urandom(16).hex()
         generated = True
-    try:
-        settings = ServerSettings(**server)  # type: ignore[arg-type]
-    except TypeError as exc:
-        raise ConfigError(f"server settings: {exc}") from None
+    settings = _settings(ServerSettings, server, "server settings")
     if not 0 <= settings.port <= 65535:
         raise ConfigError(f"port must be 0-65535, not {settings.port}")
-    try:
-        broker_settings = BrokerSettings(**broker)  # type: ignore[arg-type]
-    except TypeError as exc:
-        raise ConfigError(f"broker settings: {exc}") from None
-    try:
-        cf_settings = CentrifugoSettings(**centrifugo)  # type: ignore[arg-type]
-    except TypeError as exc:
-        raise ConfigError(f"centrifugo settings: {exc}") from None
-    try:
-        limit_settings = Limits(**limits)  # type: ignore[arg-type]
-    except TypeError as exc:
-        raise ConfigError(f"limits: {exc}") from None
-    try:
-        auth_settings = AuthSettings(**auth)  # type: ignore[arg-type]
-    except TypeError as exc:
-        raise ConfigError(f"auth settings: {exc}") from None
+    broker_settings = _settings(BrokerSettings, broker, "broker settings")
+    cf_settings = _settings(CentrifugoSettings, centrifugo, "centrifugo settings")
+    limit_settings = _settings(Limits, limits, "limits")
+    auth_settings = _settings(AuthSettings, auth, "auth settings")
     check_settings(settings)
     if production:
         _check_production(settings, auth_settings, generated)
