@@ -135,7 +135,8 @@ class HttpConnection(asyncio.Protocol):
         """The request being answered."""
         self._on_lost: Callable[[], None] | None = None
         self._write_paused = False
-        self._continue_owed = False
+        self._continue_for: Request | None = None
+        """A request whose client waits for ``100 Continue`` behind earlier answers."""
         self._upgrade_tail = b""
         self._upgraded = False
         """An upgrade request was parsed: later bytes belong to the protocol it asks for
@@ -269,7 +270,7 @@ class HttpConnection(asyncio.Protocol):
             except LivehubError as exc:
                 raise Refused(error_response(exc)) from None
         if self._busy or self._queue:
-            self._continue_owed = True  # after the answers to the requests before it
+            self._continue_for = request  # after the answers to the requests before it
         elif self.transport is not None:
             self.transport.write(CONTINUE)
 
@@ -332,6 +333,8 @@ class HttpConnection(asyncio.Protocol):
                 self._arm_timer(self._limits.keepalive_timeout)
                 return
             request = self._queue.popleft()
+            if request is self._continue_for:
+                self._continue_for = None  # its body is in: the 100 is not owed any more
             if not await self._handle(request):
                 return  # taken over
         self._busy = False
@@ -340,8 +343,8 @@ class HttpConnection(asyncio.Protocol):
         if self._deferred is not None:
             self._close_with(self._deferred)
             return
-        if self._continue_owed:
-            self._continue_owed = False
+        if self._continue_for is not None:
+            self._continue_for = None
             self.transport.write(CONTINUE)
         self._update_reading()
         self._arm_timer(self._limits.keepalive_timeout)

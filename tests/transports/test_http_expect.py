@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -120,3 +121,19 @@ def test_curl_gets_100_continue(server: LiveServer, tmp_path: Path) -> None:
     assert b"> Expect: 100-continue" in r.stderr
     assert b"< HTTP/1.1 100 Continue" in r.stderr
     assert "result" in json.loads(r.stdout)
+
+
+def test_no_stray_100_when_the_body_came_with_pipelined_requests(server: LiveServer) -> None:
+    """The body is already in when the request's turn comes: no 100 is owed any more, and
+    none may follow its final answer (it would be read as part of the next exchange)."""
+    with connect(server.port) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                     + expect_head("/api/publish", len(BODY)) + BODY)
+        first, _, rest = read_response(sock)
+        head, _, rest = read_response(sock, rest)
+        if head.startswith(b"HTTP/1.1 100"):  # allowed before the final answer
+            head, _, rest = read_response(sock, rest)
+        assert first.startswith(b"HTTP/1.1 200") and head.startswith(b"HTTP/1.1 200"), head
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = rest + read_all(sock)
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", out) == [b"200"], out
