@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -125,7 +126,8 @@ class MemoryBroker:
         """The epoch ``channel``'s stream has, or will get if it is created now."""
         digest = hashlib.blake2b(b"%d:" % self._generation + channel.encode(),
                                  key=self._secret, digest_size=4)
-        return digest.hexdigest()
+        # interned: every subscriber's position of the channel shares one string
+        return sys.intern(digest.hexdigest())
 
     async def publish(self, channel: str, data: bytes, kind: PayloadKind, *,
                       options: ChannelOptions, event: str | None = None,

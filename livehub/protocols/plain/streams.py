@@ -11,6 +11,7 @@ or ``?cursor=``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 
@@ -99,7 +100,9 @@ STREAM_PLAIN = StreamFraming(content_type=_NDJSON, chunked=False, goodbye=_strea
 """``/stream`` for HTTP/1.0 clients, which do not know chunked (RFC 9112 §7.1)."""
 
 
+@functools.cache
 def sse_framing(retry_ms: int) -> StreamFraming:
+    """The SSE framing of a ``retry`` setting, one object shared by every stream."""
     return StreamFraming(content_type="text/event-stream; charset=utf-8", chunked=False,
                          goodbye=_sse_goodbye, heartbeat=sse.comment("heartbeat"),
                          preamble=sse.retry(retry_ms))
