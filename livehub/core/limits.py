@@ -72,23 +72,36 @@ class Limits:
 
 
 class TokenBucket:
-    """A token bucket (``rate`` tokens per second, at most ``burst`` saved): ``take`` spends
-    one token if there is one.  Two floats per connection, no timer."""
+    """``rate`` tokens per second, at most ``burst`` saved, refilled lazily (no timer).
+
+    ``take`` spends one token if there is one (client publications).  ``in_debt`` and
+    ``spend`` let a caller spend more than it holds, once, then wait for the refill
+    (compression bytes: one message of any allowed size always gets through).
+    """
 
     __slots__ = ("_stamp", "_tokens", "burst", "rate")
 
-    def __init__(self, rate: float, burst: int, *, now: float | None = None) -> None:
+    def __init__(self, rate: float, burst: float, *, now: float | None = None) -> None:
         self.rate = rate
         self.burst = float(burst)
         self._tokens = float(burst)
         self._stamp = time.monotonic() if now is None else now
 
-    def take(self, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
-        if tokens < 1.0:
-            self._tokens = tokens
+
+    def take(self, now: float | None = None) -> bool:
+        self._refill(time.monotonic() if now is None else now)
+        if self._tokens < 1.0:
             return False
-        self._tokens = tokens - 1.0
+        self._tokens -= 1.0
         return True
+
+    def in_debt(self, now: float) -> bool:
+        """Refill to ``now``; whether nothing may be spent yet."""
+        self._refill(now)
+        return self._tokens <= 0
+
+    def spend(self, n: float) -> None:
+        self._tokens -= n

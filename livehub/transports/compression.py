@@ -24,28 +24,8 @@ are not charged here: what a client may publish is bounded by what it may inflat
 from __future__ import annotations
 
 from livehub.codes import CloseCode
+from livehub.core.limits import TokenBucket
 from livehub.errors import OverBudget
-
-
-class TokenBucket:
-    """Bytes per second with a one-second burst; may go into debt by one spend."""
-
-    __slots__ = ("_rate", "_stamp", "_tokens")
-
-    def __init__(self, rate: float, now: float) -> None:
-        self._rate = rate
-        self._tokens = rate
-        self._stamp = now
-
-    def in_debt(self, now: float) -> bool:
-        """Refill to ``now``; whether nothing may be spent yet."""
-        tokens = self._tokens + (now - self._stamp) * self._rate
-        self._tokens = min(tokens, self._rate)
-        self._stamp = now
-        return self._tokens <= 0
-
-    def spend(self, n: int) -> None:
-        self._tokens -= n
 
 
 class CompressionBudget:
@@ -55,7 +35,7 @@ class CompressionBudget:
 
     def __init__(self, rate: float, shared: TokenBucket, now: float) -> None:
         self.rate = rate
-        self._own = TokenBucket(rate, now)
+        self._own = TokenBucket(rate, rate, now=now)
         self._global = shared
 
     def may_deflate(self, now: float) -> bool:

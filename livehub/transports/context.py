@@ -11,10 +11,10 @@ from typing import Protocol
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.auth import AuthSettings, TokenVerifier
 from livehub.core.hub import Hub
+from livehub.core.limits import TokenBucket
 from livehub.core.node import Node
 from livehub.errors import ConfigError
 from livehub.transports.admission import parse_networks
-from livehub.transports.compression import TokenBucket
 from livehub.transports.outgoing import Flusher
 
 
@@ -85,7 +85,7 @@ class ServerContext:
     flusher: Flusher
     connections: dict[LongLived, None] = field(default_factory=dict)
     started: float = 0.0
-    compression: TokenBucket = field(default_factory=lambda: TokenBucket(0, 0.0))
+    compression: TokenBucket = field(default_factory=lambda: TokenBucket(0, 0, now=0.0))
     """The process-wide compression budget (``transports.compression``)."""
     auth: AuthSettings = field(default_factory=AuthSettings)
     verifier: TokenVerifier = field(default_factory=lambda: TokenVerifier(AuthSettings()))
@@ -100,7 +100,8 @@ class ServerContext:
         now = loop.time()
         auth = auth or AuthSettings()
         return cls(node, settings, Flusher(loop), started=now,
-                   compression=TokenBucket(settings.ws_compress_global_rate, now), auth=auth,
+                   compression=TokenBucket(settings.ws_compress_global_rate,
+                                           settings.ws_compress_global_rate, now=now), auth=auth,
                    verifier=TokenVerifier(auth))
 
     @property

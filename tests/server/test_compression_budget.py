@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from livehub.core.limits import TokenBucket
 from livehub.errors import OverBudget
-from livehub.transports.compression import CompressionBudget, TokenBucket
+from livehub.transports.compression import CompressionBudget
 
 
 def test_one_message_may_take_the_bucket_into_debt_then_it_refills() -> None:
-    bucket = TokenBucket(1000, now=0.0)
+    bucket = TokenBucket(1000, 1000, now=0.0)
     assert not bucket.in_debt(0.0)
     bucket.spend(5000)  # one message larger than the whole burst still goes through
     assert bucket.in_debt(1.0)  # -4000 + 1000
@@ -18,14 +19,14 @@ def test_one_message_may_take_the_bucket_into_debt_then_it_refills() -> None:
 
 
 def test_refill_is_capped_at_one_second_of_rate() -> None:
-    bucket = TokenBucket(1000, now=0.0)
+    bucket = TokenBucket(1000, 1000, now=0.0)
     assert not bucket.in_debt(100.0)
     bucket.spend(1001)
     assert bucket.in_debt(100.0)
 
 
 def test_own_bucket_answers_3013_and_the_shared_one_1013() -> None:
-    shared = TokenBucket(10_000, now=0.0)
+    shared = TokenBucket(10_000, 10_000, now=0.0)
     a = CompressionBudget(1000, shared, now=0.0)
     a.inflated(1500, 0.0)
     with pytest.raises(OverBudget) as own:
@@ -39,7 +40,7 @@ def test_own_bucket_answers_3013_and_the_shared_one_1013() -> None:
 
 
 def test_deflating_is_allowed_only_out_of_debt() -> None:
-    shared = TokenBucket(10_000, now=0.0)
+    shared = TokenBucket(10_000, 10_000, now=0.0)
     budget = CompressionBudget(1000, shared, now=0.0)
     assert budget.may_deflate(0.0)
     budget.deflated(2000)

@@ -13,6 +13,7 @@ import asyncio
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.channels import ChannelOptions
 from livehub.core.hub import Subscription, Variant
+from livehub.core.limits import TokenBucket
 from livehub.core.permissions import ANONYMOUS, Principal, check_publish
 from livehub.errors import BadRequest, Forbidden, LivehubError, Unauthorized
 from livehub.protocols.credentials import Access, authorize
@@ -52,7 +53,7 @@ class ChannelConnection(WebSocketConnection):
         self.options = options
         self.principal: Principal = ANONYMOUS
         self.subscription: Subscription | None = None
-        self._bucket = ctx.hub.limits.publish_bucket()
+        self._bucket: TokenBucket | None = None  # made on the first message
 
     def on_text(self, text: str) -> None:
         self._publish(text.encode(), PayloadKind.TEXT)
@@ -67,7 +68,10 @@ class ChannelConnection(WebSocketConnection):
         except LivehubError as exc:
             self._send_close(exc.close_code, exc.message)
             return
-        if self._bucket is not None and not self._bucket.take():
+        bucket = self._bucket
+        if bucket is None:
+            bucket = self._bucket = self._ctx.hub.limits.publish_bucket()
+        if bucket is not None and not bucket.take():
             limits = self._ctx.hub.limits
             self._send_close(Disconnect.TOO_MANY_REQUESTS.code,
                              f"too many requests: more than {limits.client_publish_rate:g} "
