@@ -20,6 +20,7 @@ import asyncio
 import ipaddress
 import logging
 import resource
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -65,8 +66,9 @@ def canonical(ip: str) -> str:
         except ValueError:
             return ip
         if mapped is not None:
-            return str(mapped)
-    return ip
+            return sys.intern(str(mapped))
+    # interned: the budget table and every lease of one address share one string
+    return sys.intern(ip)
 
 
 def _address(text: str) -> str | None:
