@@ -111,6 +111,6 @@ async def authorize(ctx: ServerContext, request: Request, channels: list[str]) -
         if claims.expire_at is not None and (expire_at is None or claims.expire_at < expire_at):
             expire_at, expiry = claims.expire_at, Disconnect.SUBSCRIPTION_EXPIRED
     for name in channels:
-        check_subscribe(who, name, ctx.hub.namespaces.options(name),
+        check_subscribe(who, name, ctx.node.options(name),
                         token_channel=granted.get(name))
     return Access(who, expire_at, expiry)

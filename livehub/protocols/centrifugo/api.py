@@ -52,7 +52,7 @@ async def _broadcast(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     channels = params.get("channels")
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise CommandError(ErrorCode.BAD_REQUEST, "channels must be a list of strings")
-    most = node.hub.limits.api_max_broadcast
+    most = node.core.limits.api_max_broadcast
     if len(channels) > most:
         raise CommandError(ErrorCode.LIMIT_EXCEEDED,
                            f"at most {most} channels per broadcast, not {len(channels)}")
@@ -77,7 +77,7 @@ def _user_fields(params: Mapping[str, Any]) -> dict[str, object]:
 
 async def _subscribe(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     channel = get_str(params, "channel", required=True)
-    node.hub.namespaces.options(channel)
+    node.core.options(channel)
     since = params.get("recover_since")
     if since is not None:
         if not isinstance(since, dict):
@@ -125,7 +125,7 @@ async def _refresh(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
 
 async def _presence(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     channel = get_str(params, "channel", required=True)
-    if not node.hub.namespaces.options(channel).presence:
+    if not node.core.options(channel).presence:
         raise CommandError(ErrorCode.NOT_AVAILABLE)
     entries = await node.core.presence_of(channel)
     return {"presence": {c: protocol.client_info_value(i) for c, i in entries.items()}}
@@ -133,7 +133,7 @@ async def _presence(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
 
 async def _presence_stats(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     channel = get_str(params, "channel", required=True)
-    if not node.hub.namespaces.options(channel).presence:
+    if not node.core.options(channel).presence:
         raise CommandError(ErrorCode.NOT_AVAILABLE)
     stats = await node.core.presence_stats(channel)
     return {"num_clients": stats.num_clients, "num_users": stats.num_users}
@@ -141,7 +141,7 @@ async def _presence_stats(node: CentrifugoNode, params: Mapping[str, Any]) -> Re
 
 async def _history(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     channel = get_str(params, "channel", required=True)
-    options = node.hub.namespaces.options(channel)
+    options = node.core.options(channel)
     if options.history_size <= 0 or options.history_ttl <= 0:
         raise CommandError(ErrorCode.NOT_AVAILABLE)
     since = params.get("since")
@@ -173,7 +173,7 @@ async def _batch(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
     commands = params.get("commands")
     if not isinstance(commands, list):
         raise CommandError(ErrorCode.BAD_REQUEST, "commands must be a list")
-    most = node.hub.limits.api_max_batch
+    most = node.core.limits.api_max_batch
     if len(commands) > most:
         raise CommandError(ErrorCode.LIMIT_EXCEEDED,
                            f"at most {most} commands per batch, not {len(commands)}")
@@ -223,7 +223,7 @@ async def _call(method: Method, node: CentrifugoNode, params: Mapping[str, Any],
 async def api_endpoint(node: CentrifugoNode, name: str | None, ctx: ServerContext,
                        request: Request, http: HttpConnection) -> Response:
     check_api_key(ctx, request)
-    body = request.json(max_depth=ctx.hub.limits.max_json_depth) if request.body.strip() else {}
+    body = request.json(max_depth=ctx.node.limits.max_json_depth) if request.body.strip() else {}
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
     if name is None:

@@ -204,7 +204,7 @@ async def subscribe_channel(session: Session, channel: str, request: Mapping[str
     """
     node = session.node
     settings = node.settings
-    options = node.hub.namespaces.options(channel)
+    options = node.core.options(channel)
     if channel in session.subs:
         raise CommandError(ErrorCode.ALREADY_SUBSCRIBED)
     if len(session.subs) >= settings.client_channel_limit:
@@ -389,7 +389,7 @@ def _subscribed(session: Session, channel: str) -> bool:
 async def publish(session: Session, command: Command) -> None:
     params = command.params
     channel = get_str(params, "channel", required=True)
-    options = session.node.hub.namespaces.options(channel)
+    options = session.node.core.options(channel)
     check_publish(session.principal, channel, options, subscribed=_subscribed(session, channel))
     if "data" not in params:
         raise CommandError(ErrorCode.BAD_REQUEST, "data is required")
@@ -407,7 +407,7 @@ async def publish(session: Session, command: Command) -> None:
 def _presence_channel(session: Session, command: Command) -> str:
     """The channel of a presence command, once presence is on and allowed for this client."""
     channel = get_str(command.params, "channel", required=True)
-    options = session.node.hub.namespaces.options(channel)
+    options = session.node.core.options(channel)
     if not options.presence:
         raise CommandError(ErrorCode.NOT_AVAILABLE)
     check_presence(session.principal, channel, options,
@@ -432,7 +432,7 @@ async def presence_stats(session: Session, command: Command) -> None:
 async def history(session: Session, command: Command) -> None:
     params = command.params
     channel = get_str(params, "channel", required=True)
-    options = session.node.hub.namespaces.options(channel)
+    options = session.node.core.options(channel)
     if options.history_size <= 0 or options.history_ttl <= 0:
         raise CommandError(ErrorCode.NOT_AVAILABLE)
     check_history(session.principal, channel, options, subscribed=_subscribed(session, channel))

@@ -148,7 +148,7 @@ class Session:
         self.conn_info: bytes | None = None
         self.state = State.CONNECTING
         self.subs: dict[str, ChannelSub] = {}
-        self.publish_bucket = node.hub.limits.publish_bucket()
+        self.publish_bucket = node.core.limits.publish_bucket()
         self.expire_at: float | None = None
         self._expire_timer: asyncio.TimerHandle | None = None
         self._queue: deque[Command] = deque()
@@ -169,7 +169,7 @@ class Session:
         try:
             commands = protocol.parse_commands(
                 data, max_commands=self.node.settings.client_max_commands,
-                max_depth=self.node.hub.limits.max_json_depth)
+                max_depth=self.node.core.limits.max_json_depth)
         except ProtocolViolation as exc:
             rlog.info("centrifugo-violation", "centrifugo client %s: %s", self.client,
                       exc.message)

@@ -70,9 +70,9 @@ class ChannelConnection(WebSocketConnection):
             return
         bucket = self._bucket
         if bucket is None:
-            bucket = self._bucket = self._ctx.hub.limits.publish_bucket()
+            bucket = self._bucket = self._ctx.node.limits.publish_bucket()
         if bucket is not None and not bucket.take():
-            limits = self._ctx.hub.limits
+            limits = self._ctx.node.limits
             self._send_close(Disconnect.TOO_MANY_REQUESTS.code,
                              f"too many requests: more than {limits.client_publish_rate:g} "
                              f"publications per second (burst {limits.client_publish_burst})")
