@@ -221,8 +221,11 @@ class Hub:
     # -- subscribing -----------------------------------------------------------------------
 
     async def subscribe(self, subscriber: Subscriber, variant: Variant, channels: Sequence[str],
-                        *, since: Mapping[str, StreamPosition] | None = None) -> Subscription:
-        """Subscribe, replay what was missed after ``since``, then follow live traffic.
+                        *, since: Mapping[str, StreamPosition] | None = None,
+                        recent: int = 0) -> Subscription:
+        """Subscribe, replay what was missed after ``since`` (and, on channels without a
+        position there, the ``recent`` newest publications, within the resume budget), then
+        follow live traffic.
 
         Raises ``BadChannel``/``UnknownNamespace`` before anything is registered.
         """
@@ -231,12 +234,13 @@ class Hub:
         sub = Subscription(subscriber, variant, names)
         since = since or {}
         limit = self.resume.read_limit
+        recent = max(0, min(recent, self.resume.max_publications))
         try:
             for name in names:
                 await self._attach(name, sub)
             results: list[HistoryResult] = await asyncio.gather(*(
                 self.broker.history(name, options=options[name], since=since.get(name),
-                                    limit=limit if name in since else 0)
+                                    limit=limit if name in since else recent)
                 for name in names))
         except BaseException:
             self.unsubscribe(sub)

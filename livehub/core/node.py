@@ -176,9 +176,15 @@ class Node:
     # -- subscribing -------------------------------------------------------------------------
 
     async def subscribe(self, subscriber: Subscriber, variant: Variant, channels: Sequence[str],
-                        *, since: Mapping[str, StreamPosition] | None = None) -> Subscription:
-        """Subscribe, replay what was missed after ``since``, then follow live traffic."""
-        return await self.hub.subscribe(subscriber, variant, channels, since=since)
+                        *, since: Mapping[str, StreamPosition] | None = None,
+                        recent: int = 0) -> Subscription:
+        """Subscribe, replay what was missed after ``since``, then follow live traffic.
+
+        ``recent``: on the channels without a position in ``since``, first the newest
+        ``recent`` retained publications (at most the resume budget, newest kept), with their
+        real positions, so a later resume continues from them without a duplicate."""
+        return await self.hub.subscribe(subscriber, variant, channels, since=since,
+                                        recent=recent)
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Remove a subscription (idempotent)."""

@@ -20,6 +20,10 @@ A *catch-up* (a subscription that resumes from the client's positions) is planne
    and the replay fits the ``ResumeBudget``; otherwise it is *reset*: it starts from the
    history top (or just before the first buffered live publication the read already counted,
    so that one is still written), and the client is told with a reset notice first;
+   a channel without a client position whose read returned publications (``?recent=N``: the
+   newest N) replays them, the newest that fit what the resumes left of the budget, starting just
+   before the first one kept: the same positions as a resume, so a client that drops later
+   resumes from them and a reconnection that brings a position never replays them twice;
 2. the replays of every resumed channel, merged across channels by publication time (each
    channel keeps its offset order);
 3. then the buffered live publications; every publication that is ``SEEN`` from the position
@@ -125,9 +129,10 @@ def plan_catch_up(channels: Sequence[str], results: Sequence[HistoryResult],
                   budget: ResumeBudget) -> CatchUp:
     """Plan a catch-up (see the module docstring).
 
-    ``results[i]`` is the history read of ``channels[i]`` after ``since[channels[i]]`` (a
-    channel not in ``since`` starts from its top and replays nothing); ``buffered`` are the
-    live publications that arrived during the reads, in arrival order.
+    ``results[i]`` is the history read of ``channels[i]`` after ``since[channels[i]]``; a
+    channel not in ``since`` replays what its read returned (the newest publications, for
+    ``recent``; none when read with limit 0) and starts from its top otherwise.  ``buffered``
+    are the live publications that arrived during the reads, in arrival order.
     """
     first_live: dict[str, StreamPosition] = {}
     for pub in buffered:
@@ -137,10 +142,14 @@ def plan_catch_up(channels: Sequence[str], results: Sequence[HistoryResult],
     replays: list[Sequence[Publication]] = []
     over_budget: list[str] = []
     count = size = 0
+    recent: list[tuple[str, HistoryResult]] = []
     for name, result in zip(channels, results, strict=True):
         client = since.get(name)
         pubs = result.publications
-        if client is not None and result.recovered:
+        if client is None:
+            recent.append((name, result))
+            continue
+        if result.recovered:
             more = sum(len(p.data) for p in pubs)
             if (count + len(pubs) <= budget.max_publications
                     and size + more <= budget.max_bytes):
@@ -150,9 +159,19 @@ def plan_catch_up(channels: Sequence[str], results: Sequence[HistoryResult],
                 replays.append(pubs)
                 continue
             over_budget.append(name)
-        if client is not None:
-            resets.append(name)
+        resets.append(name)
         start[name] = _live_start(result.top, first_live.get(name))
+    for name, result in recent:  # after the resumes: what is left of the budget
+        kept = _newest_within(result.publications, budget.max_publications - count,
+                              budget.max_bytes - size)
+        if kept:
+            count += len(kept)
+            size += sum(len(p.data) for p in kept)
+            first = kept[0].position
+            start[name] = StreamPosition(first.epoch, first.offset - 1)
+            replays.append(kept)
+        else:
+            start[name] = _live_start(result.top, first_live.get(name))
     positions = dict(start)
     writes: list[Publication] = []
     for pub in (*_by_time(replays), *buffered):
@@ -161,6 +180,17 @@ def plan_catch_up(channels: Sequence[str], results: Sequence[HistoryResult],
         positions[pub.channel] = pub.position
         writes.append(pub)
     return CatchUp(tuple(resets), start, tuple(writes), positions, tuple(over_budget))
+
+
+def _newest_within(pubs: Sequence[Publication], count: int, size: int
+                   ) -> Sequence[Publication]:
+    """The newest of ``pubs`` (offset order) that fit ``count`` publications and ``size``
+    bytes of payload, oldest first."""
+    first = len(pubs)
+    while first > 0 and len(pubs) - first < count and len(pubs[first - 1].data) <= size:
+        first -= 1
+        size -= len(pubs[first].data)
+    return pubs[first:]
 
 
 def _by_time(replays: Sequence[Sequence[Publication]]) -> Iterable[Publication]:

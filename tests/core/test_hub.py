@@ -264,3 +264,19 @@ async def test_catch_up_is_bracketed_for_subscribers_with_a_bounded_buffer(node:
     await node.subscribe(f, TagVariant(), ["a"], since={"a": first})
     await node.publish("a", b"3", PayloadKind.TEXT)
     assert f.writes == [b"BEGIN", b"a:2:2", b"AT a=2", b"END", b"a:3:3"]
+
+
+async def test_recent_replays_the_newest_at_their_positions_then_live(node: Node) -> None:
+    """``recent``: the newest N retained publications, then live; a position in ``since``
+    wins over it (a reconnection never replays them twice)."""
+    v = TagVariant()
+    for i in range(4):
+        await node.publish("a", str(i).encode(), PayloadKind.TEXT)
+    f = Fake()
+    sub = await node.subscribe(f, v, ["a"], recent=2)
+    await node.publish("a", b"live", PayloadKind.TEXT)
+    assert f.writes == [b"a:3:2", b"a:4:3", b"AT a=4", b"a:5:live"]
+    assert sub.live
+    again = Fake()  # a client that had seen up to offset 4
+    await node.subscribe(again, v, ["a"], since={"a": sub.positions["a"]}, recent=2)
+    assert again.writes == [b"a:5:live", b"AT a=5"]

@@ -81,13 +81,16 @@ class Channel:
     live_from: int
     live_to: int
     size: int
+    recent: int = 0
+    """``?recent=N`` of a new subscriber: its read returns the newest N retained."""
 
     def read(self, limit: int) -> HistoryResult:
         first = self.top - self.kept + 1
         top = StreamPosition(EPOCH, self.top)
         s = self.since
         if s is None:
-            return HistoryResult([], top, True)
+            newest = range(max(first, self.top - min(self.recent, limit) + 1), self.top + 1)
+            return HistoryResult([pub(self.name, o, size=self.size) for o in newest], top, True)
         if s.epoch != EPOCH or s.offset > self.top:
             return HistoryResult([], top, False)
         recovered = s.offset + 1 >= first
@@ -101,14 +104,15 @@ class Channel:
 
 
 @st.composite
-def channels(draw: st.DrawFn, name: str) -> Channel:
+def channels(draw: st.DrawFn, name: str, recent: bool = False) -> Channel:
     top = draw(st.integers(0, 30))
     kept = draw(st.integers(0, top))
     since = draw(st.none() | st.builds(StreamPosition, st.sampled_from([EPOCH, "old"]),
                                        st.integers(0, top)))
     live_from = draw(st.integers(1, top + 1))  # a live publication the read may have counted
     live_to = draw(st.integers(max(top, live_from - 1), top + 5))
-    return Channel(name, top, kept, since, live_from, live_to, draw(st.integers(1, 10)))
+    return Channel(name, top, kept, since, live_from, live_to, draw(st.integers(1, 10)),
+                   draw(st.integers(0, 40)) if recent else 0)
 
 
 @given(channels("a"), channels("b"), st.integers(0, 40), st.integers(0, 400))
@@ -156,3 +160,45 @@ def test_lost_continuity_is_always_announced(a: Channel) -> None:
                                     or a.since.offset < a.top - a.kept)
     assert ("a" in plan.resets) == lost
     assert plan.over_budget == ()  # the default budget covers every generated replay
+
+
+
+@given(channels("a", recent=True), channels("b", recent=True), st.integers(0, 40),
+       st.integers(0, 400))
+def test_recent_replays_the_newest_within_the_budget_then_live(
+        a: Channel, b: Channel, max_pubs: int, max_bytes: int) -> None:
+    """``?recent=N``: a channel without a client position replays its newest N retained
+    publications (no more than the resumes left of the budget), at their real positions,
+    then every live one after them, each once; never a reset."""
+    budget = ResumeBudget(max_publications=max_pubs, max_bytes=max_bytes)
+    chans = [a, b]
+    since = {c.name: c.since for c in chans if c.since is not None}
+    plan = plan_catch_up(["a", "b"], [c.read(budget.read_limit) for c in chans], since,
+                         [*a.live(), *b.live()], budget)
+    count = size = 0
+    for c in chans:
+        offsets = [p.position.offset for p in plan.writes if p.channel == c.name]
+        start = plan.start[c.name].offset
+        if c.name not in plan.resets:
+            count += sum(1 for o in offsets if o <= c.top)
+            size += c.size * sum(1 for o in offsets if o <= c.top)
+        if c.since is not None:
+            continue
+        assert c.name not in plan.resets
+        assert offsets == list(range(start + 1, c.live_to + 1)), "contiguous, each once"
+        replayed = c.top - start
+        # the newest ``replayed`` of the retained ones, at most N; or a live start
+        assert 0 <= replayed <= min(c.recent, c.kept) or start == c.live_from - 1
+    if all(c.live_from > c.top for c in chans):  # else some of them came live, not replayed
+        assert count <= max_pubs and size <= max_bytes
+
+
+@given(channels("a", recent=True), channels("b", recent=True))
+def test_recent_within_the_default_budget_replays_exactly_n(a: Channel, b: Channel) -> None:
+    budget = ResumeBudget()
+    since = {c.name: c.since for c in (a, b) if c.since is not None}
+    plan = plan_catch_up(["a", "b"], [c.read(budget.read_limit) for c in (a, b)], since,
+                         [*a.live(), *b.live()], budget)
+    for c in (a, b):
+        if c.since is None and min(c.recent, c.kept) > 0:
+            assert plan.start[c.name].offset == c.top - min(c.recent, c.kept)

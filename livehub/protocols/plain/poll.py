@@ -2,7 +2,9 @@
 
 Answers at once with everything newer than the cursor (or a reset notice when history cannot
 cover the gap), otherwise waits up to ``timeout`` seconds for the next publications.  Without a
-cursor it answers at once with the current cursor, so the client starts from "now".  The reply
+cursor it answers at once with the current cursor, so the client starts from "now"; with
+``?recent=N`` (and no cursor) it answers with the newest N publications of each channel and the
+cursor after them (waiting like any poll when there are none).  The reply
 is ``{"messages": [...], "cursor": C2, "reset": [channels]}``: pass ``C2`` to the next poll.
 The wait reuses the hub's resume merge, so nothing published between two polls is lost.
 Every poll is checked like a stream (``livehub.protocols.credentials``): 401 or 403.
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 from livehub.codes import DisconnectInfo
 from livehub.errors import BadRequest
 from livehub.protocols.credentials import authorize
-from livehub.protocols.plain.streams import stream_channels, stream_since
+from livehub.protocols.plain.streams import stream_channels, stream_recent, stream_since
 from livehub.protocols.plain.variants import json_variant
 from livehub.transports.context import ServerContext
 from livehub.transports.framing import identity
@@ -70,16 +72,17 @@ async def poll_endpoint(ctx: ServerContext, request: Request,
                         http: HttpConnection) -> Response:
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "cursor", "since")
+    recent = stream_recent(request)
     timeout = _timeout(ctx, request)
     await authorize(ctx, request, channels)
     node = ctx.node
-    if since is None:
+    if since is None and recent == 0:
         positions = {name: await node.top(name) for name in channels}
         return _reply([], CursorCodec(channels).encode(positions), [])
     waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     collector = _Collector(waiter)
     sub = await node.subscribe(collector, json_variant(channels, identity, "plain"), channels,
-                              since=since)
+                              since=since, recent=recent)
     http.watch_lost(collector.lost)
     try:
         if not _has_news(collector.lines) and timeout > 0 and not http.closing:

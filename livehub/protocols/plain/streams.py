@@ -6,7 +6,11 @@ write the response head, and hand a write-only ``StreamConnection`` to the hub. 
 token expires is ended in-band with disconnect 3005 (connection expired; 3006 when a
 subscription token expires first): the client reconnects with a fresh token.  Resume position
 comes from ``Last-Event-ID`` (what ``EventSource`` sends on reconnection), ``?last_event_id=``
-or ``?cursor=``.
+or ``?cursor=``; ``?recent=N`` first replays the newest N publications of every channel the
+position does not cover (the hub's one resume path: real positions, so a reconnection that
+brings ``Last-Event-ID`` continues after them instead of replaying them again).  On SSE,
+``?format=json`` makes each event's data a JSON envelope naming its channel (the ``event:``
+line moves into it), for pages that follow many channels with ``onmessage`` alone.
 """
 
 from __future__ import annotations
@@ -57,6 +61,18 @@ def stream_since(request: Request, channels: list[str],
     return decode_cursor(text, channels)
 
 
+def stream_recent(request: Request) -> int:
+    """``?recent=N`` (0 without it): how many of the newest publications of each channel to
+    replay before live traffic; the hub caps it at the resume budget.  400 for what is not a
+    whole number >= 0."""
+    text = request.arg("recent")
+    if text is None:
+        return 0
+    if not text.isdigit() or len(text) > 9:
+        raise BadRequest("recent must be a whole number of publications, 0 to 999999999")
+    return int(text)
+
+
 def _sse_goodbye(info: DisconnectInfo) -> bytes:
     body = json.dumps({"code": info.code, "reason": info.reason,
                        "reconnect": info.reconnect}).encode()
@@ -74,7 +90,7 @@ def _stream_goodbye(info: DisconnectInfo) -> bytes:
 
 async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
                  framing: StreamFraming, variant: Variant, channels: list[str],
-                 since: dict[str, StreamPosition] | None,
+                 since: dict[str, StreamPosition] | None, recent: int,
                  access: Access) -> Response | None:
     if request.method == "HEAD":
         return framing.head_response()
@@ -82,7 +98,8 @@ async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
                        lambda transport: StreamConnection(ctx, transport, framing))
     ctx.expire(conn, access.expire_at, access.expiry)
     try:
-        conn.subscription = await ctx.node.subscribe(conn, variant, channels, since=since)
+        conn.subscription = await ctx.node.subscribe(conn, variant, channels, since=since,
+                                                     recent=recent)
     except LivehubError as exc:
         rlog.warning("stream-subscribe", "stream subscribe failed: %s", exc.message)
         conn.close(Disconnect.SERVER_ERROR)
@@ -113,10 +130,14 @@ async def sse_endpoint(ctx: ServerContext, request: Request,
     """``GET /events?channel=a&channel=b`` — Server-Sent Events (WHATWG HTML §9.2)."""
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "last_event_id", "cursor")
+    recent = stream_recent(request)
+    fmt = request.arg("format", "raw")
+    if fmt not in ("raw", "json"):
+        raise BadRequest("format must be raw or json")
     access = await authorize(ctx, request, channels)
     return await _start(ctx, request, http, framing=sse_framing(ctx.settings.sse_retry_ms),
-                        variant=sse_variant(channels), channels=channels, since=since,
-                        access=access)
+                        variant=sse_variant(channels, envelope=fmt == "json"),
+                        channels=channels, since=since, recent=recent, access=access)
 
 
 async def stream_endpoint(ctx: ServerContext, request: Request,
@@ -126,11 +147,12 @@ async def stream_endpoint(ctx: ServerContext, request: Request,
     lines themselves and the end of the stream is the end of the connection."""
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "cursor", "since")
+    recent = stream_recent(request)
     access = await authorize(ctx, request, channels)
     if request.version == "1.0":
         return await _start(ctx, request, http, framing=STREAM_PLAIN,
                             variant=json_variant(channels, identity, "plain"),
-                            channels=channels, since=since, access=access)
+                            channels=channels, since=since, recent=recent, access=access)
     return await _start(ctx, request, http, framing=STREAM_CHUNKED,
                         variant=json_variant(channels, chunk, "chunk"), channels=channels,
-                        since=since, access=access)
+                        since=since, recent=recent, access=access)

@@ -42,19 +42,32 @@ def _json_body(pub: Publication) -> bytes:
     return f'"channel":"{pub.channel}"{event},{json_fields(pub.data, pub.kind)}'.encode()
 
 
+def _sse_envelope(pub: Publication) -> bytes:
+    return sse.data_lines(b"{" + _json_cache.get(pub, _json_body) + b"}")
+
+
 _sse_cache = _OnePubCache()
 _json_cache = _OnePubCache()
+_envelope_cache = _OnePubCache()
 
 
 class SseVariant:
-    """``text/event-stream`` events whose ``id:`` is the cursor of the whole channel set."""
+    """``text/event-stream`` events whose ``id:`` is the cursor of the whole channel set.
 
-    __slots__ = ("__weakref__", "codec")
+    With ``envelope`` (``?format=json``) each event is an unnamed ``message`` whose data is
+    ``{"channel", "event"?, "data"|"data_b64"}``: ``onmessage`` sees every publication and
+    knows its channel.  Reset and disconnect stay named events either way."""
 
-    def __init__(self, channels: Sequence[str]) -> None:
+    __slots__ = ("__weakref__", "codec", "envelope")
+
+    def __init__(self, channels: Sequence[str], *, envelope: bool = False) -> None:
         self.codec = CursorCodec(channels)
+        self.envelope = envelope
 
     def encode(self, pub: Publication, positions: Mapping[str, StreamPosition]) -> bytes:
+        if self.envelope:
+            return sse.event_block(_envelope_cache.get(pub, _sse_envelope),
+                                   event_id=self.codec.encode(positions))
         return sse.event_block(_sse_cache.get(pub, _sse_data), event=pub.event,
                                event_id=self.codec.encode(positions))
 
@@ -120,8 +133,9 @@ def json_line(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode() + b"\n"
 
 
-def sse_variant(channels: Sequence[str]) -> SseVariant:
-    return intern(("sse", *sorted(set(channels))), SseVariant, lambda: SseVariant(channels))
+def sse_variant(channels: Sequence[str], *, envelope: bool = False) -> SseVariant:
+    return intern(("sse-json" if envelope else "sse", *sorted(set(channels))), SseVariant,
+                  lambda: SseVariant(channels, envelope=envelope))
 
 
 def json_variant(channels: Sequence[str], frame: Callable[[bytes], bytes],

@@ -17,6 +17,7 @@ from livehub.core.limits import TokenBucket
 from livehub.core.permissions import ANONYMOUS, Principal, check_publish
 from livehub.errors import BadRequest, Forbidden, LivehubError, Unauthorized
 from livehub.protocols.credentials import Access, authorize
+from livehub.protocols.plain.streams import stream_recent
 from livehub.protocols.plain.variants import json_variant, raw_ws_variant
 from livehub.transports import websocket
 from livehub.transports.context import ServerContext
@@ -104,6 +105,7 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
         raise BadRequest("format must be raw or json")
     cursor = request.arg("since") or request.arg("cursor")
     since = decode_cursor(cursor, [channel]) if cursor else None
+    recent = stream_recent(request)
     handshake = websocket.handshake(ctx, request)
     refusal: LivehubError | None = None
     access = Access(ANONYMOUS, None)
@@ -128,7 +130,7 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConne
     else:
         variant = raw_ws_variant(key, conn.frame_text, conn.frame_binary)
     try:
-        sub = await ctx.node.subscribe(conn, variant, [channel], since=since)
+        sub = await ctx.node.subscribe(conn, variant, [channel], since=since, recent=recent)
     except LivehubError as exc:
         conn.close(DisconnectInfo(exc.close_code, exc.message))
         conn.release_input()  # to read the peer's answering Close
