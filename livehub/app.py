@@ -28,8 +28,8 @@ from livehub.protocols.plain.streams import sse_endpoint, stream_endpoint
 from livehub.protocols.plain.ws import channel_endpoint, echo_endpoint
 from livehub.transports.admission import Admission, ConnectionLimits
 from livehub.transports.context import ServerContext, ServerSettings
-from livehub.transports.http import Handler, HttpConnection, HttpLimits, Request, Response
-from livehub.transports.routing import Endpoint, Precheck
+from livehub.transports.http import HttpConnection, HttpLimits, Request, Response
+from livehub.transports.routing import Endpoint, Exchange, Handler, Precheck
 from livehub.wire.payload import PayloadKind
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class App:
             return [("access-control-allow-origin", "*")]
         return []
 
-    async def _preflight(self, request: Request, http: HttpConnection) -> Response:
+    async def _preflight(self, request: Request, http: Exchange) -> Response:
         if request.path not in self.routes:
             raise NotFound(f"no such endpoint: {request.path}")
         if is_api(request.path):
@@ -253,7 +253,7 @@ class App:
 
 
 async def health_endpoint(ctx: ServerContext, request: Request,
-                          http: HttpConnection) -> Response:
+                          http: Exchange) -> Response:
     return Response.json({"status": "ok", "connections": len(ctx.connections),
                           "channels": ctx.hub.channel_count(),
                           "publications": ctx.hub.publications,

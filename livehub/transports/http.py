@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
@@ -63,9 +63,10 @@ from livehub.transports.messages import (
     wants_continue,
 )
 from livehub.transports.outgoing import Outgoing
+from livehub.transports.routing import Exchange, Handler
 
-__all__ = ["Handler", "HttpConnection", "HttpLimits", "Request", "Response", "Router",
-           "error_response", "head_bytes"]
+__all__ = ["Exchange", "Handler", "HttpConnection", "HttpLimits", "Request", "Response",
+           "Router", "error_response", "head_bytes"]
 
 log = logging.getLogger(__name__)
 rlog = RateLimitedLog(log)
@@ -75,7 +76,6 @@ P = TypeVar("P", bound=asyncio.BaseProtocol)
 LINGER = 2.0
 """Seconds a rejected connection is drained before it is closed."""
 
-Handler = Callable[[Request, "HttpConnection"], Awaitable[Response | None]]
 Router = Callable[[Request], Handler]
 """Finds the handler of a request (raising ``LivehubError`` for 404/405)."""
 Precheck = Callable[[Request], None]
@@ -98,7 +98,8 @@ class _Refused(Exception):
 
 
 class HttpConnection(asyncio.Protocol):
-    """One HTTP/1.1 connection until it closes or is taken over."""
+    """One HTTP/1.1 connection until it closes or is taken over; the ``Exchange`` of the
+    request it is answering (HTTP/1.1 answers one request at a time)."""
 
     def __init__(self, router: Router, *, limits: HttpLimits,
                  extra_headers: Callable[[Request], list[tuple[str, str]]] | None = None,
@@ -517,6 +518,11 @@ class HttpConnection(asyncio.Protocol):
 
     def extra_headers(self, request: Request) -> list[tuple[str, str]]:
         return [] if self._extra_headers is None else self._extra_headers(request)
+
+    def stream_head(self, request: Request, status: int,
+                    headers: list[tuple[str, str]]) -> bytes:
+        """The head of a taken-over response, for its new owner to write first."""
+        return head_bytes(status, headers)
 
     @property
     def closing(self) -> bool:

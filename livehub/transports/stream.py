@@ -19,8 +19,9 @@ from typing import TypeVar
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.hub import Subscription
 from livehub.transports.context import ServerContext
-from livehub.transports.http import HttpConnection, Request, Response, head_bytes
+from livehub.transports.messages import Request, Response
 from livehub.transports.outgoing import Outgoing
+from livehub.transports.routing import Exchange
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +122,11 @@ class StreamConnection(Outgoing, asyncio.Protocol):
 S = TypeVar("S", bound=StreamConnection)
 
 
-def open_stream(http: HttpConnection, request: Request, framing: StreamFraming,
+def open_stream(exchange: Exchange, request: Request, framing: StreamFraming,
                 factory: Callable[[asyncio.Transport], S]) -> S:
-    """Take the socket of ``http`` over with the stream ``factory`` builds and send the
-    response head (and the framing's preamble) through it."""
-    conn, _ = http.take_over(factory)
-    head = head_bytes(200, framing.headers(http.extra_headers(request)))
+    """Take ``exchange`` over with the stream ``factory`` builds and send the response head
+    (and the framing's preamble) through it."""
+    conn, _ = exchange.take_over(factory)
+    head = exchange.stream_head(request, 200, framing.headers(exchange.extra_headers(request)))
     conn.write(head + framing.preamble)
     return conn

@@ -26,8 +26,8 @@ from livehub.protocols.centrifugo import control, protocol
 from livehub.protocols.centrifugo.commands import read_history
 from livehub.protocols.centrifugo.protocol import get_bool, get_int, get_str
 from livehub.transports.context import ServerContext
-from livehub.transports.http import HttpConnection, Request, Response
-from livehub.transports.routing import Router
+from livehub.transports.http import Request, Response
+from livehub.transports.routing import Exchange, Router
 from livehub.wire.cursor import encode_cursor
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ async def _call(method: Method, node: CentrifugoNode, params: Mapping[str, Any],
 
 
 async def api_endpoint(node: CentrifugoNode, name: str | None, ctx: ServerContext,
-                       request: Request, http: HttpConnection) -> Response:
+                       request: Request, http: Exchange) -> Response:
     check_api_key(ctx, request)
     body = request.json(max_depth=ctx.node.limits.max_json_depth) if request.body.strip() else {}
     if not isinstance(body, dict):

@@ -36,8 +36,8 @@ from livehub.protocols.centrifugo.variants import (
 )
 from livehub.transports import websocket
 from livehub.transports.context import ServerContext
-from livehub.transports.http import HttpConnection, Request, Response
-from livehub.transports.routing import Router
+from livehub.transports.http import Request, Response
+from livehub.transports.routing import Exchange, Router
 from livehub.transports.stream import StreamConnection, StreamFraming, open_stream
 from livehub.transports.websocket import WebSocketConnection
 from livehub.wire.handshake import Handshake
@@ -139,7 +139,7 @@ def _handshake(ctx: ServerContext, request: Request) -> Handshake:
 
 
 async def websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
-                             http: HttpConnection) -> None:
+                             http: Exchange) -> None:
     handshake = _handshake(ctx, request)
     conn, tail = http.take_over(
         lambda transport: CentrifugoWebSocket(ctx, transport, handshake, node, uni=False))
@@ -147,7 +147,7 @@ async def websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, request: 
 
 
 async def uni_websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
-                                 http: HttpConnection) -> None:
+                                 http: Exchange) -> None:
     handshake = _handshake(ctx, request)
     connect = request.arg("cf_connect")
     conn, tail = http.take_over(
@@ -177,7 +177,7 @@ def _stream_kind(*, sse: bool, uni: bool) -> tuple[PushVariant, StreamFraming, b
 
 
 def _take_over_stream(node: CentrifugoNode, ctx: ServerContext, request: Request,
-                      http: HttpConnection, *, name: str, uni: bool, sse: bool
+                      http: Exchange, *, name: str, uni: bool, sse: bool
                       ) -> CentrifugoStream:
     variant, framing, ping = _stream_kind(sse=sse, uni=uni)
     return open_stream(http, request, framing, lambda transport: CentrifugoStream(
@@ -206,7 +206,7 @@ def _check_commands(text: str) -> None:
 
 
 async def sse_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
-                       http: HttpConnection) -> None:
+                       http: Exchange) -> None:
     """``/connection/sse``: bidirectional emulation over SSE."""
     text = _connect_text(node, request)
     _check_commands(text)
@@ -215,7 +215,7 @@ async def sse_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Reques
 
 
 async def http_stream_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
-                               http: HttpConnection) -> None:
+                               http: Exchange) -> None:
     """``/connection/http_stream``: bidirectional emulation over HTTP streaming."""
     text = _connect_text(node, request)
     _check_commands(text)
@@ -225,7 +225,7 @@ async def http_stream_endpoint(node: CentrifugoNode, ctx: ServerContext, request
 
 
 async def emulation_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
-                             http: HttpConnection) -> Response:
+                             http: Exchange) -> Response:
     """``POST /emulation``: commands of an SSE or HTTP-stream session, routed to the node
     that holds the session through the broker."""
     body = protocol.parse_json(request.body, "emulation request")
@@ -243,14 +243,14 @@ async def emulation_endpoint(node: CentrifugoNode, ctx: ServerContext, request: 
 
 
 async def uni_sse_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
-                           http: HttpConnection) -> None:
+                           http: Exchange) -> None:
     params = protocol.parse_json(_connect_text(node, request) or "{}", "connect request")
     conn = _take_over_stream(node, ctx, request, http, name="uni_sse", uni=True, sse=True)
     await uni_connect(conn.session, params)
 
 
 async def uni_http_stream_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
-                                   http: HttpConnection) -> None:
+                                   http: Exchange) -> None:
     params = protocol.parse_json(_connect_text(node, request) or "{}", "connect request")
     conn = _take_over_stream(node, ctx, request, http, name="uni_http_stream", uni=True,
                              sse=False)

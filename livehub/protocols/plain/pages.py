@@ -5,7 +5,8 @@ from __future__ import annotations
 from importlib import resources
 
 from livehub.transports.context import ServerContext
-from livehub.transports.http import HttpConnection, Request, Response
+from livehub.transports.http import Request, Response
+from livehub.transports.routing import Exchange
 
 PAGES: dict[str, tuple[str, str]] = {
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -23,7 +24,7 @@ def _read(name: str) -> bytes:
     return body
 
 
-async def page_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> Response:
+async def page_endpoint(ctx: ServerContext, request: Request, http: Exchange) -> Response:
     name, content_type = PAGES[request.path]
     return Response(200, _read(name), content_type,
                     [("cache-control", "no-cache"), ("x-content-type-options", "nosniff")])

@@ -24,7 +24,8 @@ from livehub.protocols.plain.streams import stream_channels, stream_recent, stre
 from livehub.protocols.plain.variants import json_variant
 from livehub.transports.context import ServerContext
 from livehub.transports.framing import identity
-from livehub.transports.http import HttpConnection, Request, Response
+from livehub.transports.http import Request, Response
+from livehub.transports.routing import Exchange
 from livehub.wire.cursor import CursorCodec
 
 
@@ -69,7 +70,7 @@ def _timeout(ctx: ServerContext, request: Request) -> float:
 
 
 async def poll_endpoint(ctx: ServerContext, request: Request,
-                        http: HttpConnection) -> Response:
+                        http: Exchange) -> Response:
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "cursor", "since")
     recent = stream_recent(request)

@@ -27,7 +27,8 @@ from livehub.protocols.plain.variants import json_line, json_variant, sse_varian
 from livehub.ratelog import RateLimitedLog
 from livehub.transports.context import ServerContext
 from livehub.transports.framing import chunk, identity
-from livehub.transports.http import HttpConnection, Request, Response
+from livehub.transports.http import Request, Response
+from livehub.transports.routing import Exchange
 from livehub.transports.stream import StreamConnection, StreamFraming, open_stream
 from livehub.wire import sse
 from livehub.wire.cursor import StreamPosition, decode_cursor
@@ -88,7 +89,7 @@ def _stream_goodbye(info: DisconnectInfo) -> bytes:
     return chunk(_stream_goodbye_line(info))
 
 
-async def _start(ctx: ServerContext, request: Request, http: HttpConnection, *,
+async def _start(ctx: ServerContext, request: Request, http: Exchange, *,
                  framing: StreamFraming, variant: Variant, channels: list[str],
                  since: dict[str, StreamPosition] | None, recent: int,
                  access: Access) -> Response | None:
@@ -126,7 +127,7 @@ def sse_framing(retry_ms: int) -> StreamFraming:
 
 
 async def sse_endpoint(ctx: ServerContext, request: Request,
-                       http: HttpConnection) -> Response | None:
+                       http: Exchange) -> Response | None:
     """``GET /events?channel=a&channel=b`` — Server-Sent Events (WHATWG HTML §9.2)."""
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "last_event_id", "cursor")
@@ -141,7 +142,7 @@ async def sse_endpoint(ctx: ServerContext, request: Request,
 
 
 async def stream_endpoint(ctx: ServerContext, request: Request,
-                          http: HttpConnection) -> Response | None:
+                          http: Exchange) -> Response | None:
     """``GET /stream?channel=a`` — HTTP streaming, one JSON object per line: chunked for
     HTTP/1.1 clients; for HTTP/1.0 clients, which do not know chunked (RFC 9112 §7.1), the
     lines themselves and the end of the stream is the end of the connection."""

@@ -21,7 +21,8 @@ from livehub.protocols.plain.streams import stream_recent
 from livehub.protocols.plain.variants import json_variant, raw_ws_variant
 from livehub.transports import websocket
 from livehub.transports.context import ServerContext
-from livehub.transports.http import HttpConnection, Request
+from livehub.transports.http import Request
+from livehub.transports.routing import Exchange
 from livehub.transports.websocket import WebSocketConnection
 from livehub.wire.cursor import decode_cursor
 from livehub.wire.handshake import Handshake
@@ -88,13 +89,13 @@ class ChannelConnection(WebSocketConnection):
             self._ctx.node.unsubscribe(self.subscription)
 
 
-async def echo_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
+async def echo_endpoint(ctx: ServerContext, request: Request, http: Exchange) -> None:
     handshake = websocket.handshake(ctx, request)
     conn, tail = http.take_over(lambda transport: EchoConnection(ctx, transport, handshake))
     conn.start(handshake, tail)
 
 
-async def channel_endpoint(ctx: ServerContext, request: Request, http: HttpConnection) -> None:
+async def channel_endpoint(ctx: ServerContext, request: Request, http: Exchange) -> None:
     channels = request.args("channel")
     if len(channels) != 1:
         raise BadRequest("exactly one channel parameter is required")
