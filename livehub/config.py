@@ -37,6 +37,11 @@ The ``[broker]`` settings follow the same rule: ``LIVEHUB_BROKER``, ``LIVEHUB_RE
     [limits]              # budgets against abuse (livehub.core.limits; table: docs/limits.md)
     max_publication_size = 1048576
 
+    [mercure]             # /.well-known/mercure (livehub.protocols.mercure.tokens)
+    mercure_publisher_jwt_key = "..."   # env LIVEHUB_MERCURE_PUBLISHER_JWT_KEY
+    mercure_subscriber_jwt_key = "..."
+    mercure_anonymous = true
+
 The ``[limits]`` settings follow the same rule (``LIVEHUB_MAX_PUBLICATION_SIZE``,
 ``--max-publication-size``...).
 
@@ -67,6 +72,7 @@ from livehub.core.channels import PUBLIC_READ, ChannelOptions, Namespaces
 from livehub.core.limits import Limits
 from livehub.errors import ConfigError
 from livehub.protocols.centrifugo.settings import CentrifugoSettings
+from livehub.protocols.mercure.tokens import MercureAuthSettings
 from livehub.transports.context import ServerSettings
 
 ENV_PREFIX = "LIVEHUB_"
@@ -94,6 +100,8 @@ class Config:
     # -- authorization (issue 9) --
     auth: AuthSettings = field(default_factory=AuthSettings)
     production: bool = False
+    # -- Mercure authorization (issue 11) --
+    mercure_auth: MercureAuthSettings = field(default_factory=MercureAuthSettings)
 
 
 _SERVER_FIELDS = {f.name: f for f in dataclasses.fields(ServerSettings)}
@@ -102,6 +110,7 @@ _BROKER_FIELDS = {f.name: f for f in dataclasses.fields(BrokerSettings)}
 _CF_FIELDS = {f.name: f for f in dataclasses.fields(CentrifugoSettings)}
 _LIMIT_FIELDS = {f.name: f for f in dataclasses.fields(Limits)}
 _AUTH_FIELDS = {f.name: f for f in dataclasses.fields(AuthSettings)}
+_MERCURE_AUTH_FIELDS = {f.name: f for f in dataclasses.fields(MercureAuthSettings)}
 AUTH_ALIASES = {"token_hmac_secret_key": "token_hmac_secret",
                 "token_jwks_public_endpoint": "token_jwks_url"}
 """Centrifugo's own names of the token settings, accepted in ``[auth]`` and ``[centrifugo]``."""
@@ -184,7 +193,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="production preset: no echo/clock examples or demo namespace; "
                              "refuses to start without an API key (env LIVEHUB_PRODUCTION=1)")
     for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS, _BROKER_FIELDS, _CF_FIELDS, _LIMIT_FIELDS,
-                   _AUTH_FIELDS):
+                   _AUTH_FIELDS, _MERCURE_AUTH_FIELDS):
         for name, f in fields.items():
             flag = "--" + name.replace("_", "-")
             kind = _field_kind(f)
@@ -223,7 +232,7 @@ def load(args: argparse.Namespace | None = None,
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         unknown = set(data) - {"server", "channels", "namespaces", "log", "broker", "centrifugo",
-                               "limits", "auth"}
+                               "limits", "auth", "mercure"}
         if unknown:
             raise ConfigError(f"{path}: unknown sections {sorted(unknown)}")
     dev = bool(flags.get("dev")) or _convert(
@@ -242,13 +251,16 @@ def load(args: argparse.Namespace | None = None,
     limits: dict[str, object] = {}
     _apply(limits, _LIMIT_FIELDS, _table(data, "limits"), "[limits]")
     auth, cf_table = _auth_tables(data, dev)
+    mercure_auth: dict[str, object] = {}
+    _apply(mercure_auth, _MERCURE_AUTH_FIELDS, _mercure_auth_table(data), "[mercure]")
     _apply(centrifugo, _CF_FIELDS, cf_table, "[centrifugo]")
     for name, fields, target in (("server", _SERVER_FIELDS, server),
                                  ("channels", _CHANNEL_FIELDS, channels),
                                  ("broker", _BROKER_FIELDS, broker),
                                  ("centrifugo", _CF_FIELDS, centrifugo),
                                  ("limits", _LIMIT_FIELDS, limits),
-                                 ("auth", _AUTH_FIELDS, auth)):
+                                 ("auth", _AUTH_FIELDS, auth),
+                                 ("mercure", _MERCURE_AUTH_FIELDS, mercure_auth)):
         from_env = {k: env[ENV_PREFIX + k.upper()] for k in fields
                     if ENV_PREFIX + k.upper() in env}
         _apply(target, fields, from_env, "environment")
@@ -276,12 +288,15 @@ def load(args: argparse.Namespace | None = None,
     cf_settings = _settings(CentrifugoSettings, centrifugo, "centrifugo settings")
     limit_settings = _settings(Limits, limits, "limits")
     auth_settings = _settings(AuthSettings, auth, "auth settings")
+    mercure_auth_settings = _settings(MercureAuthSettings, mercure_auth,
+                                      "mercure authorization settings")
     check_settings(settings)
     if production:
         _check_production(settings, auth_settings, generated)
     return Config(settings, Namespaces(_options(channels, "[channels]"), namespaces),
                   log_level, generated, broker=broker_settings, centrifugo=cf_settings,
-                  dev=dev, limits=limit_settings, auth=auth_settings, production=production)
+                  dev=dev, limits=limit_settings, auth=auth_settings, production=production,
+                  mercure_auth=mercure_auth_settings)
 
 
 # -- authorization settings (issue 9) ---------------------------------------------------------
@@ -297,6 +312,17 @@ def _auth_tables(data: Mapping[str, object], dev: bool
     for where, table in (("[centrifugo]", old), ("[auth]", _table(data, "auth"))):
         _apply(auth, _AUTH_FIELDS, {AUTH_ALIASES.get(k, k): v for k, v in table.items()}, where)
     return auth, cf_table
+
+
+def _mercure_auth_table(data: Mapping[str, object]) -> dict[str, object]:
+    """The authorization keys of ``[mercure]`` (``MercureAuthSettings``); the other keys of the
+    table belong to the protocol's own settings, and a key known to neither is refused."""
+    table = _table(data, "mercure")
+    return {k: v for k, v in table.items() if k not in _MERCURE_OTHER_FIELDS}
+
+
+_MERCURE_OTHER_FIELDS: frozenset[str] = frozenset()
+"""Keys of ``[mercure]`` that belong to the protocol plug-in's settings (none yet)."""
 
 
 def _check_production(server: ServerSettings, auth: AuthSettings, generated: bool) -> None:
@@ -361,4 +387,7 @@ def open_doors(config: Config) -> list[str]:
                      "channels and open WebSockets (list your origins)")
     if config.centrifugo.client_anonymous:
         doors.append("client_anonymous is on: Centrifugo clients may connect without a token")
+    if config.mercure_auth.mercure_anonymous:
+        doors.append("mercure_anonymous is on: Mercure subscribers may connect without a token "
+                     "(public updates only)")
     return doors

@@ -6,7 +6,8 @@
     ├── PeerError                   the peer broke a protocol or sent something we refuse
     │   ├── BadRequest              malformed HTTP request, query, JSON, cursor (400 / 1008 / 107)
     │   │   ├── BadCursor           a resume cursor that cannot be parsed
-    │   │   └── BadChannel          a malformed channel name
+    │   │   ├── BadChannel          a malformed channel name
+    │   │   └── BadSelector         a malformed Mercure topic selector (URI template, URL Pattern)
     │   ├── PayloadTooLarge         body or message over a limit (413 / 1009 / 106)
     │   ├── OverBudget              a rate budget spent, e.g. compression (429 / 3013 / 111)
     │   ├── WebSocketError          RFC 6455 violation; close_code says which (1002, 1007, ...)
@@ -71,6 +72,11 @@ class BadCursor(BadRequest):
 
 class BadChannel(BadRequest):
     """A malformed channel name."""
+
+
+class BadSelector(BadRequest):
+    """A Mercure topic selector that cannot be compiled (a malformed RFC 6570 URI template or
+    WHATWG URL Pattern) or that is over a limit (length, count, complexity): 400."""
 
 
 class PayloadTooLarge(PeerError):

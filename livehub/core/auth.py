@@ -168,6 +168,12 @@ class TokenVerifier:
             raise InvalidToken(f"invalid token: {exc.message}") from None
         return claims
 
+    async def claims(self, token: str) -> dict[str, Any]:
+        """The verified claims of ``token`` (signature, ``exp``/``nbf``, audience, issuer,
+        strict JSON), for protocols with claims of their own (Mercure); raise
+        ``InvalidToken``/``TokenExpired``."""
+        return await self._decode(token)
+
     @staticmethod
     def _expiry(claims: Mapping[str, Any]) -> float | None:
         if "expire_at" in claims:

@@ -25,12 +25,29 @@ Publish, presence and history: the ``*_for_client`` option allows any client tha
 channel (not a ``$`` or ``#`` channel it has no right to), the ``*_for_subscriber`` option the
 clients subscribed to it.  ``client_publish`` is the ``for_client`` option of publishing.
 The checks run once per subscribe or request, never per delivery.
+
+Pattern grants
+--------------
+Besides its set of channels, a principal may carry a ``NameGrant``: a matcher over names
+(``matches(name)``, ``matches_any(names)``), such as the topic selectors of a Mercure token
+(``livehub.protocols.mercure.selectors.SelectorSet``).  A name the grant matches counts
+exactly like a name in ``channels``, in every rule above (``Principal.holds``).  Two rules
+speak of several names at once, for protocols whose messages carry several names (a Mercure
+update and its alternate topics):
+
+- ``may_receive(who, names)``: a private message reaches only principals granted at least one
+  of its names (Mercure: "a private update is dispatched to subscribers whose token allows one
+  of its topics").  This one runs per delivery of a private message; a grant that caches its
+  answers (``SelectorSet`` does) keeps it cheap;
+- ``check_granted(who, names, what)``: raise ``PermissionDenied`` unless every name is granted
+  (Mercure: a publisher's token must cover every topic of the update).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from livehub.core.channels import NAMESPACE_SEPARATOR, ChannelOptions
 from livehub.errors import PermissionDenied
@@ -39,20 +56,35 @@ PRIVATE_PREFIX = "$"
 USER_SEPARATOR = "#"
 
 
+class NameGrant(Protocol):
+    """A grant over names given by a pattern rather than a list (pure; may cache)."""
+
+    def matches(self, name: str) -> bool: ...
+
+    def matches_any(self, names: Sequence[str]) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is asking: a user (``""``: anonymous) and what its connection token grants."""
+    """Who is asking: a user (``""``: anonymous) and what its credentials grant."""
 
     user: str = ""
     channels: frozenset[str] = frozenset()
     """Channels granted by the connection token (``channels`` claim and keys of ``subs``)."""
     insecure: bool = False
     """Development mode: every permission is granted."""
+    grant: NameGrant | None = None
+    """Names granted by pattern (Mercure topic selectors), besides ``channels``."""
 
     @classmethod
-    def of(cls, user: str, channels: Iterable[str] = (), *, insecure: bool = False
-           ) -> Principal:
-        return cls(user, frozenset(channels), insecure)
+    def of(cls, user: str, channels: Iterable[str] = (), *, insecure: bool = False,
+           grant: NameGrant | None = None) -> Principal:
+        return cls(user, frozenset(channels), insecure, grant)
+
+    def holds(self, name: str) -> bool:
+        """Whether ``name`` is granted by ``channels`` or by the pattern grant (development
+        mode aside)."""
+        return name in self.channels or (self.grant is not None and self.grant.matches(name))
 
 
 ANONYMOUS = Principal()
@@ -80,7 +112,7 @@ def allowed_users(channel: str) -> tuple[str, ...] | None:
 
 def _restricted(who: Principal, channel: str, options: ChannelOptions) -> str | None:
     """Why ``who`` has no right to a ``$`` or ``#`` channel without a token (None: it has)."""
-    if who.insecure or channel in who.channels:
+    if who.insecure or who.holds(channel):
         return None
     if is_private(channel):
         return f"channel {channel!r} is private: it needs a subscription token"
@@ -101,7 +133,7 @@ def check_subscribe(who: Principal, channel: str, options: ChannelOptions, *,
     ``token_channel``: the channel of a subscription token the client presented, already
     verified (signature, expiry) and issued to ``who.user``.
     """
-    if who.insecure or channel in who.channels:
+    if who.insecure or who.holds(channel):
         return
     if token_channel is not None:
         if token_channel != channel:
@@ -165,3 +197,20 @@ def may_read_presence(who: Principal, channel: str, options: ChannelOptions) -> 
     """Whether a subscriber may ask for join/leave pushes."""
     return who.insecure or options.allow_presence_for_client or (
         options.allow_presence_for_subscriber)
+
+
+def may_receive(who: Principal, names: Sequence[str]) -> bool:
+    """Whether a private message about ``names`` may reach ``who``: one of them is granted."""
+    if who.insecure or any(n in who.channels for n in names):
+        return True
+    return who.grant is not None and who.grant.matches_any(names)
+
+
+def check_granted(who: Principal, names: Sequence[str], what: str) -> None:
+    """Raise ``PermissionDenied`` unless every one of ``names`` is granted to ``who``
+    (``what``: the action, for the message)."""
+    if who.insecure:
+        return
+    for name in names:
+        if not who.holds(name):
+            raise PermissionDenied(f"{what} {name!r} is not granted")

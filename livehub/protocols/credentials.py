@@ -15,6 +15,7 @@ anonymous (user ``""``).  Subscription tokens come as ``sub_token`` parameters, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -48,12 +49,21 @@ def same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
-def _cookie(request: Request, name: str) -> str | None:
+def cookie(request: Request, name: str) -> str | None:
+    """The value of cookie ``name`` in ``request`` (None: absent or empty)."""
     for part in request.headers.get("cookie", "").split(";"):
         key, sep, value = part.strip().partition("=")
         if sep and key == name:
             return value.strip().strip('"') or None
     return None
+
+
+def cookies_count(request: Request, allowed_origins: Sequence[str]) -> bool:
+    """Whether the cookies of ``request`` may stand for its user: no ``Origin``, a same-origin
+    one, or one listed in ``allowed_origins`` (never through ``*``).  Every endpoint that reads
+    a credential from a cookie asks this first."""
+    origin = request.headers.get("origin")
+    return origin is None or same_origin(request) or origin in allowed_origins
 
 
 def request_token(ctx: ServerContext, request: Request) -> str | None:
@@ -65,13 +75,9 @@ def request_token(ctx: ServerContext, request: Request) -> str | None:
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     name = ctx.auth.token_cookie
-    if not name:
+    if not name or not cookies_count(request, ctx.settings.allowed_origins):
         return None
-    origin = request.headers.get("origin")
-    if origin is not None and not same_origin(request) and (
-            origin not in ctx.settings.allowed_origins):
-        return None
-    return _cookie(request, name)
+    return cookie(request, name)
 
 
 async def authenticate(ctx: ServerContext, request: Request) -> Access:

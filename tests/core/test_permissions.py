@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -11,11 +11,13 @@ from livehub.core.permissions import (
     ANONYMOUS,
     Principal,
     allowed_users,
+    check_granted,
     check_history,
     check_presence,
     check_publish,
     check_subscribe,
     is_private,
+    may_receive,
 )
 from livehub.errors import PermissionDenied
 
@@ -110,3 +112,48 @@ def test_operations_for_client_and_subscriber(check: Check, for_client: ChannelO
             (U42, "ns:n#43", for_client, False)]:    # another user's channel
         with pytest.raises(PermissionDenied):
             check(who, channel, options, subscribed=subscribed)
+
+
+# -- pattern grants (a matcher over names besides the set of channels; Mercure, issue 11) -----
+
+
+class PrefixGrant:
+    """A ``NameGrant``: every name under one of some prefixes."""
+
+    def __init__(self, *prefixes: str) -> None:
+        self.prefixes = prefixes
+
+    def matches(self, name: str) -> bool:
+        return name.startswith(self.prefixes)
+
+    def matches_any(self, names: Sequence[str]) -> bool:
+        return any(self.matches(n) for n in names)
+
+
+def test_a_pattern_grant_counts_like_a_granted_channel() -> None:
+    who = Principal.of("42", ["$exact"], grant=PrefixGrant("$books/"))
+    assert who.holds("$exact") and who.holds("$books/1") and not who.holds("$users/1")
+    assert allowed(who, "$books/1", CLOSED)
+    assert allowed(who, "$exact", CLOSED)
+    assert not allowed(who, "$users/1", CLOSED)
+    assert not allowed(Principal("42"), "$books/1", CLOSED)
+
+
+def test_a_private_message_reaches_principals_granted_one_of_its_names() -> None:
+    reader = Principal.of("42", grant=PrefixGrant("https://example.com/users/42/"))
+    listed = Principal.of("7", ["https://example.com/books/1"])
+    names = ["https://example.com/books/1", "https://example.com/users/42/books/1"]
+    assert may_receive(reader, names) and may_receive(listed, names)
+    assert not may_receive(reader, ["https://example.com/books/1"])
+    assert not may_receive(ANONYMOUS, names)
+    assert not may_receive(reader, [])
+    assert may_receive(Principal(insecure=True), names)
+
+
+def test_check_granted_needs_every_name() -> None:
+    publisher = Principal.of("app", ["urn:news"], grant=PrefixGrant("https://example.com/"))
+    check_granted(publisher, ["urn:news", "https://example.com/books/1"], "publishing to")
+    with pytest.raises(PermissionDenied, match="'urn:other' is not granted"):
+        check_granted(publisher, ["urn:news", "urn:other"], "publishing to")
+    check_granted(Principal(insecure=True), ["anything"], "publishing to")
+    check_granted(ANONYMOUS, [], "publishing to")

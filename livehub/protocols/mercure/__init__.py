@@ -1,0 +1,1 @@
+"""The Mercure protocol plug-in (issue 11): /.well-known/mercure, both protocol generations."""
