@@ -186,3 +186,11 @@ def test_a_simple_variable_matches_one_encoded_value_and_never_a_slash(value: st
     template = compile_template("https://example.com/books/{id}")
     assert template.fullmatch("https://example.com/books/" + quote(value, safe=""))
     assert not template.fullmatch(f"https://example.com/books/{quote(value, safe='')}/x")
+
+
+def test_a_prefix_counts_characters_before_they_are_percent_encoded() -> None:
+    two = compile_template("{a:2}")
+    assert two.fullmatch("0%C2%80") and two.fullmatch("%E2%82%AC%F0%9F%98%80")
+    assert not two.fullmatch("%E2%82%AC%F0%9F%98%80x")
+    assert not two.fullmatch("%C2")  # half a character
+    assert not two.fullmatch("%zz")

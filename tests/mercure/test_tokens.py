@@ -3,6 +3,7 @@ where the token comes from, the RFC 6750 answers, every refusal."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -10,6 +11,8 @@ import time
 
 import jwt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livehub.protocols.mercure.tokens import (
     ACCESS_TOKEN_COOKIE,
@@ -272,3 +275,40 @@ def test_the_challenge_never_breaks_its_quoting() -> None:
 def test_a_request_without_any_credential_has_no_token() -> None:
     auth: MercureAuthorizer = authorizer()
     assert auth.token(Request("GET", "/.well-known/mercure", {}, {})) is None
+
+
+async def test_identical_grants_of_two_tokens_share_one_selector_set() -> None:
+    first = await authorizer().subscriber(request(bearer=READER))
+    second = await authorizer().subscriber(request(bearer=legacy(
+        subscribe=["https://example.com/books/{id}"])))
+    assert first.subscribe is not None and first.subscribe is second.subscribe
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_as_a_token_is_a_401_never_a_crash(text: str) -> None:
+    auth = authorizer(mercure_anonymous=True)
+    for req in (request(query={"authorization": [text]}),
+                request(headers={"authorization": f"Bearer {text}"})):
+        try:
+            asyncio.run(auth.subscriber(req))
+        except MercureAuthError as exc:
+            assert exc.http_status in (400, 401)
+        else:  # only "no token at all" is anonymous: an empty or blank header value
+            assert not text.strip()
+
+
+async def test_the_server_api_key_grants_both_roles_everything() -> None:
+    auth = authorizer(api_key="the-api-key")
+    keyed = request(headers={"x-api-key": "the-api-key"}, method="POST")
+    (await auth.publisher(keyed)).check_publish([BOOK, "urn:anything"])
+    assert (await auth.subscriber(keyed)).may_receive(["urn:private"])
+
+
+@pytest.mark.parametrize("configured", ["the-api-key", None])
+async def test_a_wrong_api_key_is_401(configured: str | None) -> None:
+    auth = authorizer(api_key=configured, mercure_anonymous=True)
+    wrong = request(headers={"x-api-key": "guess"}, method="POST")
+    for call in (auth.publisher, auth.subscriber):
+        exc = await refused(call(wrong))
+        assert exc.http_status == 401 and "API key" in exc.message

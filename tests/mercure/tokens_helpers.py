@@ -82,8 +82,8 @@ def request(*, bearer: str | None = None, query: dict[str, list[str]] | None = N
 
 
 def authorizer(*, insecure: bool = False, allowed_origins: tuple[str, ...] = (),
-               **settings: Any) -> MercureAuthorizer:
+               api_key: str | None = None, **settings: Any) -> MercureAuthorizer:
     values: dict[str, Any] = {"mercure_publisher_jwt_key": PUB_KEY,
                               "mercure_subscriber_jwt_key": SUB_KEY, **settings}
     return MercureAuthorizer(MercureAuthSettings(**values), allowed_origins=allowed_origins,
-                             insecure=insecure)
+                             insecure=insecure, api_key=api_key)

@@ -39,11 +39,14 @@ token's subscribe (subscriber) or publish (publisher) selectors.  Refusals are
 ``MercureAuthError``: its ``http_status`` and ``headers`` (``WWW-Authenticate``) make the answer
 through ``livehub.transports.messages.error_response``.  Without a token a subscriber is
 accepted only with ``mercure_anonymous`` (public updates only) and a publisher never, except in
-development mode (``client_insecure``), where every grant is total.
+development mode (``client_insecure``), where every grant is total.  The server API key
+(``X-API-Key``, the backend's own credential on livehub) grants everything to both roles, as it
+does on the server API; a wrong one is a 401.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -65,6 +68,7 @@ from livehub.protocols.credentials import cookie, cookies_count
 from livehub.protocols.mercure.selectors import (
     MAX_GRANT_SELECTORS,
     SelectorSet,
+    compile_selector,
     compile_selectors,
 )
 from livehub.transports.context import ServerContext
@@ -254,10 +258,11 @@ class MercureAuthorizer:
     """Turns the credentials of a Mercure request into a ``MercureGrant``."""
 
     def __init__(self, settings: MercureAuthSettings, *, allowed_origins: Sequence[str] = (),
-                 insecure: bool = False) -> None:
+                 insecure: bool = False, api_key: str | None = None) -> None:
         self.settings = settings
         self._allowed_origins = tuple(allowed_origins)
         self._insecure = insecure
+        self._api_key = api_key
         self._publisher = TokenVerifier(settings.verifier_settings(
             settings.mercure_publisher_jwt_key, settings.mercure_publisher_jwks_url))
         self._subscriber = TokenVerifier(settings.verifier_settings(
@@ -268,7 +273,19 @@ class MercureAuthorizer:
                     ) -> MercureAuthorizer:
         """The authorizer of a server: its allowed origins and development mode."""
         return cls(settings, allowed_origins=ctx.settings.allowed_origins,
-                   insecure=ctx.auth.client_insecure)
+                   insecure=ctx.auth.client_insecure, api_key=ctx.settings.api_key)
+
+    def _keyed(self, request: Request) -> MercureGrant | None:
+        """The total grant of a request carrying the server API key (None: it carries none);
+        raise 401 for a wrong key."""
+        key = request.headers.get("x-api-key")
+        if key is None:
+            return None
+        if not self._api_key or not hmac.compare_digest(key.encode(), self._api_key.encode()):
+            raise MercureAuthError(401, None, "wrong API key")
+        everything = SelectorSet.of([compile_selector("match", "*")])
+        return MercureGrant(Principal("", grant=everything, insecure=self._insecure),
+                            everything, everything)
 
     def token(self, request: Request) -> tuple[str, str] | None:
         """(token, where) of ``request`` (``"header"``, ``"query"`` or ``"cookie"``), or None;
@@ -294,6 +311,9 @@ class MercureAuthorizer:
 
     async def subscriber(self, request: Request) -> MercureGrant:
         """The grant of a subscription request; raise ``MercureAuthError``."""
+        keyed = self._keyed(request)
+        if keyed is not None:
+            return keyed
         found = self.token(request)
         if found is None:
             if self._insecure or self.settings.mercure_anonymous:
@@ -303,6 +323,9 @@ class MercureAuthorizer:
 
     async def publisher(self, request: Request) -> MercureGrant:
         """The grant of a publication request; raise ``MercureAuthError``."""
+        keyed = self._keyed(request)
+        if keyed is not None:
+            return keyed
         found = self.token(request)
         if found is None:
             if self._insecure:

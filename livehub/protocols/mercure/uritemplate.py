@@ -33,13 +33,13 @@ _UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._
 _RESERVED = ":/?#[]@!$&'()*+,;="
 
 
-def _chars(allowed: str) -> str:
+def _chars(allowed: str, *, percent: bool = True) -> str:
     """One negated character class: ``allowed``, ``%`` (of ``%XX`` triplets) and every character
     beyond ASCII and C1 (IRI ``ucschar``).  One class node compiles much faster than
     alternations, which matters because every distinct template a client sends is compiled."""
     ranges: list[tuple[int, int]] = []
     for c in range(0xA0):
-        if chr(c) in allowed + "%":
+        if chr(c) in allowed + ("%" if percent else ""):
             continue
         if ranges and ranges[-1][1] == c - 1:
             ranges[-1] = (ranges[-1][0], c)
@@ -52,10 +52,14 @@ _VALUE = _chars(_UNRESERVED + ",")
 """A character of an expansion with every reserved character encoded (lists joined by ``,``)."""
 _EXPLODED = _chars(_UNRESERVED + ",=")
 """The same in an exploded associative array of an unnamed operator (``name=value`` pairs)."""
-_SCALAR = _chars(_UNRESERVED)
-"""A character of a single (prefixable) string value."""
+_SCALAR = _chars(_UNRESERVED, percent=False)
+"""A character of a single (prefixable) string value, but a percent-encoded one."""
 _RESERVED_VALUE = _chars(_UNRESERVED + _RESERVED)
-_RESERVED_SCALAR = _chars(_UNRESERVED + _RESERVED.replace(",", ""))
+_RESERVED_SCALAR = _chars(_UNRESERVED + _RESERVED.replace(",", ""), percent=False)
+_ENCODED_CHAR = ("(?:%[0-7][0-9A-Fa-f]|%[C-Dc-d][0-9A-Fa-f]%[89ABab][0-9A-Fa-f]"
+                 "|%[Ee][0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f]){2}"
+                 "|%[Ff][0-7](?:%[89ABab][0-9A-Fa-f]){3})")
+"""One character percent-encoded as UTF-8 (1 to 4 triplets): what a prefix counts as one."""
 _NAME = _chars("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.") + "+"
 """An associative array key in an exploded named expansion (``{?keys*}``)."""
 _VARNAME = re.compile(r"(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})(?:\.?(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2}))*")
@@ -92,9 +96,9 @@ def _expression(body: str) -> str:
     # an exploded associative array expands to name=value pairs on the unnamed operators
     value = _EXPLODED if exploded else _VALUE
     if op in ("", "+"):
-        if only is not None:  # a prefix counts characters, a %XX triplet as one
+        if only is not None:  # a prefix counts characters before they are encoded
             char = _SCALAR if op == "" else _RESERVED_SCALAR
-            return f"(?:%[0-9A-Fa-f]{{2}}|{char}){{0,{only.prefix}}}"
+            return f"(?:{_ENCODED_CHAR}|{char}){{0,{only.prefix}}}"
         return f"{value if op == '' else _RESERVED_VALUE}*"
     if op == "#":
         return rf"(?:\#{_RESERVED_VALUE}*)?"
