@@ -52,8 +52,12 @@ class StreamFraming:
 
     def headers(self, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """The response headers of a stream (``extra``: CORS and the like)."""
-        return [("content-type", self.content_type), *self.head_headers(), *extra,
-                ("transfer-encoding", "chunked") if self.chunked else ("connection", "close")]
+        # a stream ends with the server closing the socket: say so even when chunked, or a
+        # client pool reuses the socket for its next request after the last chunk (RFC 9112
+        # §9.6)
+        framing = [("transfer-encoding", "chunked")] if self.chunked else []
+        return [("content-type", self.content_type), *self.head_headers(), *extra, *framing,
+                ("connection", "close")]
 
     @staticmethod
     def head_headers() -> list[tuple[str, str]]:

@@ -91,6 +91,20 @@ async def test_uni_websocket(cf_server: CfServer) -> None:
         assert info.value.rcvd is not None and info.value.rcvd.code == 3500
 
 
+@pytest.mark.parametrize("kind", ["http_stream", "uni_http_stream"])
+async def test_http_stream_head_says_the_connection_closes_after_it(cf_server: CfServer,
+                                                                    kind: str) -> None:
+    """The stream ends with the server closing the socket: a client pool must not reuse it
+    (centrifuge-js's next fetch failed when it did; RFC 9112 §9.6)."""
+    body = {"token": token("head")} if kind.startswith("uni") else {
+        "id": 1, "connect": {"token": token("head")}}
+    async with httpx.AsyncClient(timeout=5) as client, client.stream(
+            "POST", f"{cf_server.url}/connection/{kind}", json=body) as r:
+        assert r.status_code == 200
+        assert r.headers["transfer-encoding"] == "chunked"
+        assert r.headers["connection"] == "close"
+
+
 async def test_emulation_requests_are_routed_through_the_broker(cf_server: CfServer) -> None:
     broker = cf_server.app.ctx.hub.broker  # type: ignore[union-attr]
     routed: list[bytes] = []

@@ -101,3 +101,16 @@ def test_stream_to_an_http10_client_is_not_chunked(server: LiveServer) -> None:
     lines = [json.loads(line) for line in rest.split(b"\n") if line.strip()]
     assert [line["type"] for line in lines] == ["cursor", "pub"]  # no chunk sizes between
     assert lines[1]["data"] == "hello"
+
+
+
+def test_chunked_stream_says_the_connection_closes_after_it(server: LiveServer) -> None:
+    """A stream ends with the server closing the socket, so its head must say so (RFC 9112
+    §9.6): else a client pool (Node's undici) reuses the socket for its next request when the
+    last chunk arrives, and that request fails ("fetch failed") as the socket closes."""
+    with connect(server.port) as sock:
+        sock.sendall(b"GET /stream?channel=ka HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, _ = read_head(sock)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b"transfer-encoding: chunked" in head.lower()
+        assert b"connection: close" in head.lower()
