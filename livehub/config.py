@@ -192,9 +192,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--production", action="store_true", default=None,
                         help="production preset: no echo/clock examples or demo namespace; "
                              "refuses to start without an API key (env LIVEHUB_PRODUCTION=1)")
+    seen: set[str] = set()
     for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS, _BROKER_FIELDS, _CF_FIELDS, _LIMIT_FIELDS,
                    _AUTH_FIELDS, _MERCURE_AUTH_FIELDS):
         for name, f in fields.items():
+            if name in seen:
+                continue  # one flag sets a server setting and the channel option of that name
+            seen.add(name)
             flag = "--" + name.replace("_", "-")
             kind = _field_kind(f)
             help_text = f"env {ENV_PREFIX}{name.upper()}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -24,6 +25,18 @@ IDLE_SSE_PEERS = ["express-sse-fanout", "express-sse", "sse-starlette"]
 
 def _ints(text: str) -> list[int]:
     return [int(x.replace("_", "")) for x in text.split(",") if x]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+WINDOWS_MS = (0.0, 2.0, 5.0, 20.0)
+"""livehub's batching windows in the ``window-*`` compare cases (issue 15)."""
+
+
+def window_label(ms: float) -> str:
+    return f"livehub w={ms:g}ms"
 
 
 def _default_root() -> Path:
@@ -96,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fanout over K livehub nodes sharing one Redis (a redis-server the "
                      "lab starts); subscribers split evenly, publisher on the first node; "
                      "implies --no-pin (default 1: one node, memory broker)")
+    run.add_argument("--write-delay-ms", type=_floats, default=[0.0],
+                     help="livehub's batching window(s) in ms, comma-separated: one case each "
+                     "(serve --write-delay; default 0: off)")
     run.add_argument("--connections", type=_ints, default=[100],
                      help="echo clients or idle connections, comma-separated")
     run.add_argument("--message-size", type=int, default=32, help="echo message bytes")
@@ -147,6 +163,11 @@ def _compare_cases(duration: float, idle_n: int) -> dict[str, tuple[Params, list
                                    http_pipeline=16), SSE_PEERS),
         "latency-ws-5000": (Params("fanout", "ws", subscribers=5000, rate=2.0,
                                    duration=max(duration, 10.0), probes=500), WS_PEERS),
+        "window-ws-1000": (Params("fanout", "ws", subscribers=1000, rate=100.0,
+                                  duration=duration), ["picows", "node-ws"]),
+        "window-sse-1000": (Params("fanout", "sse", subscribers=1000, rate=100.0,
+                                   duration=duration, http_pipeline=16),
+                            ["express-sse-fanout"]),
         "echo-100": (Params("echo", connections=100, duration=duration), ECHO_PEERS),
         "idle-ws": (Params("idle", "ws", connections=idle_n), WS_PEERS),
         "idle-sse": (Params("idle", "sse", connections=idle_n), IDLE_SSE_PEERS),
@@ -172,14 +193,14 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             print(f"unknown transport {transport!r}", file=sys.stderr)
             return 2
         sizes = args.subscribers if args.scenario in ("fanout", "churn") else args.connections
-        for n in sizes:
+        for n, ms in [(n, ms) for n in sizes for ms in args.write_delay_ms]:
             p = Params(
                 args.scenario, transport, subscribers=n, rate=args.rate, size=args.size,
                 duration=args.duration, window=args.window, probes=args.probes, connections=n,
                 message_size=args.message_size, churn_rate=args.churn_rate,
                 churn_hold_ms=args.churn_hold_ms, concurrency=_concurrency(args),
                 read_pause_ms=args.read_pause_ms, http_pipeline=args.http_pipeline,
-                cluster=max(1, args.cluster),
+                cluster=max(1, args.cluster), write_delay=ms / 1000,
             )
             if not SERVERS[args.server].supports(args.scenario, transport):
                 print(f"{args.server} has no {args.scenario} over {transport}", file=sys.stderr)
@@ -190,7 +211,8 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                     print("--cluster is for the livehub fanout scenario", file=sys.stderr)
                     return 2
                 group += f"-cluster{p.cluster}"
-            cases.append(Case(args.server, p, group))
+            label = window_label(ms) if ms and args.server == "livehub" else ""
+            cases.append(Case(args.server, p, group, label))
         if args.scenario == "echo":
             break
     opts = _options(args)
@@ -217,6 +239,10 @@ def _cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
         servers = ([] if args.no_livehub else ["livehub"]) + peer_list
         for server in servers:
             if only_servers and server not in only_servers:
+                continue
+            if server == "livehub" and name.startswith("window-"):
+                cases.extend(Case(server, dataclasses.replace(params, write_delay=ms / 1000),
+                                  name, window_label(ms)) for ms in WINDOWS_MS)
                 continue
             cases.append(Case(server, params, name))
     doc = run_cases("compare", argv, cases, _options(args))
@@ -250,19 +276,22 @@ def print_table(doc: dict[str, Any]) -> None:
         print(f"  {'server':20} {key:>16} {'server us/unit':>15} {'gen cpu':>8} {'lost':>6} "
               f"{'livehub / it':>13} {'other cpu':>9}")
         for m in members:
+            shown = m.get("label", m["server"])
             if "figures" not in m:
-                print(f"  {m['server']:20} failed: {m.get('error', '')[:80]}")
+                print(f"  {shown:20} failed: {m.get('error', '')[:80]}")
                 continue
             f = m["figures"]
             value = figure(f, key)
             unit = next((v for k, v in f.items() if k.startswith("server_cpu_us_per_")), None)
             ratio = "-"
-            if base_value is not None and value and m["server"] != "livehub":
+            if base_value is not None and value and m is not base:
                 ratio = f"{base_value / value:.2f}"
             lost = f.get("lost", 0) + f.get("lost_by_disconnect", 0)
-            print(f"  {m['server']:20} {_fmt(value):>16} {_fmt(unit):>15} "
+            print(f"  {shown:20} {_fmt(value):>16} {_fmt(unit):>15} "
                   f"{f.get('gen_cpu_util', 0):>8.0%} {lost!s:>6} {ratio:>13} "
                   f"{f.get('foreign_cpu_util', 0):>9.0%}")
+            for why, count in (f.get("closed_by_server") or {}).items():
+                print(f"  {'':20} {count} connection(s) closed by the server: {why}")
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from array import array
 from collections import deque
@@ -40,6 +41,8 @@ from livehub.bench.wire import (
 )
 
 _now_ns = time.monotonic_ns
+_GOODBYE = re.compile(rb'"code":\s*(\d+),\s*"reason":\s*"([^"]*)"')
+"""The code and reason of a stream's goodbye (livehub's SSE ``disconnect`` event, NDJSON line)."""
 
 
 class HandshakeError(Exception):
@@ -60,6 +63,8 @@ class Conn(asyncio.Protocol):
     dups = 0
     node_latencies: array[int] | None = None
     """A probe also records its latencies here (per node, in a cluster run)."""
+    server_closed: str | None = None
+    """Why the server closed this connection ("code reason"), once it did."""
 
     def __init__(self, st: RunStats, request: bytes) -> None:
         self.st = st
@@ -145,12 +150,27 @@ class Conn(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def closed_by_server(self, why: str) -> None:
+        """The server said why it closes (a Close frame, a stream's goodbye): count it once."""
+        if self.server_closed is None and not self.closing:
+            self.server_closed = why
+            self.st.error(f"closed by the server: {why}")
+
+    def stream_goodbye(self, data: bytes) -> None:
+        """Look for a stream's goodbye (``"code":N,"reason":"..."``) in ``data``."""
+        m = _GOODBYE.search(data)
+        if m is not None:
+            self.closed_by_server(f"{int(m.group(1))} {m.group(2).decode(errors='replace')}")
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost_connection = True
         if not self.ready.done():
             self.ready.set_exception(ConnectionError(str(exc) if exc else "closed"))
         elif not self.closing:
             self.st.disconnected += 1
+            if self.server_closed is None:
+                self.server_closed = f"no code ({exc or 'EOF'})"
+                self.st.error(f"closed by the server: {self.server_closed}")
 
 
 class WsConn(Conn):
@@ -163,7 +183,8 @@ class WsConn(Conn):
             self.transport.write(ws_client_frame(payload or b"", OP_PONG))
         elif op == OP_CLOSE:
             code = int.from_bytes(payload[:2], "big") if payload and len(payload) >= 2 else 1005
-            self.st.error(f"server closed websocket with code {code}")
+            reason = payload[2:].decode(errors="replace") if payload else ""
+            self.closed_by_server(f"{code} {reason}".strip())
             self.close()
 
     def drain_controls(self, controls: list[tuple[int, bytes | None]]) -> None:
@@ -376,6 +397,8 @@ class StreamSubscriber(Conn):
 
     def on_body(self, data: bytes) -> None:
         c = data.count(b"#")
+        if b'"code"' in data:
+            self.stream_goodbye(data)
         self.tally(c, len(data))
 
 
@@ -393,6 +416,8 @@ class StreamProbe(ProbeMixin, Conn):
     def on_body(self, data: bytes) -> None:
         now = _now_ns() // 1000
         self.count += data.count(b"#")
+        if b'"code"' in data:
+            self.stream_goodbye(data)
         buf = self.carry + data if self.carry else data
         marks = self.marks
         rest = parse_marks(buf, 0, len(buf), marks)

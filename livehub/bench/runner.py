@@ -48,6 +48,13 @@ class Case:
     params: Params
     group: str = ""
     """Cases of the same group are compared with each other (``compare``)."""
+    label: str = ""
+    """How the case is shown (default: the server's name), e.g. ``livehub w=2ms``."""
+
+
+def livehub_args(p: Params) -> tuple[str, ...]:
+    """Flags of ``livehub serve`` that a case's parameters ask for."""
+    return ("--write-delay", repr(p.write_delay)) if p.write_delay else ()
 
 
 @dataclass(slots=True)
@@ -118,7 +125,8 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
         return await _run_cluster(case, opts, progress)
     port = free_port()
     launch = launch_for(spec, port, opts.cache, opts.livehub_root,
-                        livehub_python=opts.livehub_python, peer_python=opts.peer_python)
+                        livehub_python=opts.livehub_python, peer_python=opts.peer_python,
+                        extra=livehub_args(case.params))
     cpus = {0} if opts.pin and (os.cpu_count() or 1) > 1 else None
     server = ServerProcess(spec, launch, port, opts.logs / f"{spec.name}.log", cpus)
     progress.show(f"starting {spec.name} on port {port}", force=True)
@@ -172,7 +180,8 @@ async def _run_cluster(case: Case, opts: Options, progress: Progress) -> dict[st
             port = free_port()
             launch = launch_for(spec, port, opts.cache, opts.livehub_root,
                                 livehub_python=opts.livehub_python,
-                                extra=livehub_cluster_args(redis_port, prefix))
+                                extra=(*livehub_cluster_args(redis_port, prefix),
+                                       *livehub_args(case.params)))
             node = ServerProcess(spec, launch, port, opts.logs / f"{spec.name}-node{k}.log", None)
             nodes.append(node)
             progress.show(f"starting {spec.name} node {k} on port {port}", force=True)
@@ -206,7 +215,7 @@ async def _run_all(cases: list[Case], opts: Options,
         for rep in range(opts.repeat):
             what = p.transport if p.scenario != "echo" else "ws"
             size = p.subscribers if p.scenario in ("fanout", "churn") else p.connections
-            label = f"{index}/{len(cases)} {p.scenario} {what} {case.server} n={size}"
+            label = f"{index}/{len(cases)} {p.scenario} {what} {case.label or case.server} n={size}"
             if opts.repeat > 1:
                 label += f" run {rep + 1}/{opts.repeat}"
             try:
@@ -219,6 +228,7 @@ async def _run_all(cases: list[Case], opts: Options,
         entry: dict[str, Any] = {
             "group": case.group,
             "server": case.server,
+            "label": case.label or case.server,
             "server_info": describe(spec, versions, opts.livehub_root),
             "params": p.used(),
             "headline": {"figure": key, "higher_is_better": higher,

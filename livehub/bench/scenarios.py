@@ -68,11 +68,13 @@ class Params:
     """Counting subscribers read at most once per this many ms (0: whenever data arrives)."""
     cluster: int = 1
     """livehub nodes over one Redis (1: one node, memory broker)."""
+    write_delay: float = 0.0
+    """livehub's batching window in seconds (``--write-delay``; the peers have none)."""
 
     def used(self) -> dict[str, Any]:
         keys = {
             "fanout": ("transport", "subscribers", "rate", "size", "duration", "window", "probes",
-                       "read_pause_ms", "http_pipeline", "cluster"),
+                       "read_pause_ms", "http_pipeline", "cluster", "write_delay"),
             "churn": ("transport", "subscribers", "rate", "size", "duration", "window", "probes",
                       "read_pause_ms", "http_pipeline", "churn_rate", "churn_hold_ms"),
             "echo": ("connections", "message_size", "duration"),
@@ -300,6 +302,15 @@ def _cluster_figures(s0: Snapshot, s1: Snapshot, units: int, target: Target, *, 
     return out
 
 
+def _reasons(conns: list[Conn] | list[EchoClient]) -> dict[str, int]:
+    """How many connections the server closed, by the code and reason it gave."""
+    out: dict[str, int] = {}
+    for c in conns:
+        if c.server_closed is not None:
+            out[c.server_closed] = out.get(c.server_closed, 0) + 1
+    return out
+
+
 def _per(total: float, units: int, scale: float) -> float | None:
     return round(total * scale / units, 3) if units else None
 
@@ -394,8 +405,10 @@ async def fanout(target: Target, p: Params, progress: Progress,
 
     lost = dup = lost_disc = 0
     disconnected = 0
+    close_reasons: dict[str, int] = {}
     for s in subs:
-        if s.lost_connection and not s.closing:
+        if s.server_closed is not None:
+            close_reasons[s.server_closed] = close_reasons.get(s.server_closed, 0) + 1
             disconnected += 1
             lost_disc += max(0, seq - s.count)
             continue
@@ -421,6 +434,7 @@ async def fanout(target: Target, p: Params, progress: Progress,
         "lost": lost,
         "duplicated": dup,
         "disconnected_by_server": disconnected,
+        "closed_by_server": close_reasons,
         "lost_by_disconnect": lost_disc,
         "latency_ms": percentiles(st.latencies_us, 0.001),
         "probes": sum(1 for s in subs if s.probe),
@@ -551,7 +565,8 @@ async def echo(target: Target, p: Params, progress: Progress) -> dict[str, Any]:
         "round_trips": trips,
         "round_trips_per_s": round(trips / max(wall, 1e-9), 1),
         "rtt_ms": percentiles(st.latencies_us, 0.001),
-        "disconnected_by_server": sum(1 for c in clients if c.lost_connection and not c.closing),
+        "disconnected_by_server": sum(1 for c in clients if c.server_closed is not None),
+        "closed_by_server": _reasons(clients),
         "errors": st.errors,
     }
     figures.update(_cpu_figures("round_trip", s0, s1, trips, target))
@@ -580,12 +595,14 @@ async def idle(target: Target, p: Params, progress: Progress) -> dict[str, Any]:
     await asyncio.sleep(p.hold)
     rss1 = rss_kib(target.pid) if target.pid else 0
     still = sum(1 for c in conns if not c.lost_connection)
+    reasons = _reasons(conns)
     for c in conns:
         c.close()
     opened = len(conns)
     figures: dict[str, Any] = {
         "connections_open": opened,
         "connections_still_open": still,
+        "closed_by_server": reasons,
         "connect_per_s": round(opened / max(s1.t - s0.t, 1e-9), 1),
         "connect_ms": percentiles(connect_us, 0.001),
         "errors": st.errors,

@@ -64,6 +64,11 @@ class ChannelOptions:
     """Make every subscription recoverable (needs history); otherwise a client asks for it
     with ``recoverable`` and needs history permission."""
     force_positioning: bool = False
+    write_delay: float | None = None
+    """Batching window in seconds of the connections subscribed here (Centrifugo PRO's
+    ``client.write_delay``, per namespace): publications to one subscriber within it share one
+    write, at the price of up to this much latency.  None: the server's ``write_delay``; a
+    connection subscribed in several namespaces gets the smallest window."""
 
     def __post_init__(self) -> None:
         if self.history_size < 0 or self.history_size > 1_000_000:
@@ -72,6 +77,8 @@ class ChannelOptions:
             raise ConfigError(f"history_ttl must be >= 0, not {self.history_ttl}")
         if self.history_bytes < 0 or self.namespace_history_bytes < 0:
             raise ConfigError("history_bytes and namespace_history_bytes must be >= 0")
+        if self.write_delay is not None:
+            check_write_delay(self.write_delay)
 
 
 PUBLIC_READ: dict[str, bool] = {"allow_subscribe_for_client": True, "anonymous_subscribe": True}
@@ -106,6 +113,16 @@ class Namespaces:
             return self.namespaces[ns]
         except KeyError:
             raise UnknownNamespace(f"unknown namespace {ns!r} of channel {channel!r}") from None
+
+
+MAX_WRITE_DELAY = 1.0
+"""The longest batching window accepted (seconds); a few milliseconds is the useful range."""
+
+
+def check_write_delay(delay: float) -> None:
+    """Raise ``ConfigError`` unless ``delay`` is a batching window in 0..``MAX_WRITE_DELAY``."""
+    if not 0.0 <= delay <= MAX_WRITE_DELAY:
+        raise ConfigError(f"write_delay must be in 0..{MAX_WRITE_DELAY} seconds, not {delay}")
 
 
 def check_channel(channel: str) -> None:

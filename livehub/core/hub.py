@@ -15,7 +15,8 @@ between, it writes what ``recovery.plan_catch_up`` decides (the rules live there
 (1) a reset notice for the channels whose history cannot cover the gap (epoch changed,
 evicted, expired) or whose replay exceeds the budget, (2) the missed publications, (3) the
 buffered live ones newer than what was replayed (duplicates are dropped by offset), and (4) a
-checkpoint carrying the resulting positions.  A subscriber with a bounded buffer
+checkpoint carrying the resulting positions.  A subscriber that batches its writes
+(``Windowed``) is told each channel's ``write_delay`` first.  A subscriber with a bounded buffer
 (``CatchUpWriter``: every ``Outgoing``) gets these writes between ``begin_catch_up`` and
 ``end_catch_up``, so the catch-up is bounded by the resume budget, not by its buffer limit,
 the same on every protocol.  The subscription then joins the shared variant
@@ -82,6 +83,14 @@ class CatchUpWriter(Protocol):
     def begin_catch_up(self) -> None: ...
 
     def end_catch_up(self) -> None: ...
+
+
+@runtime_checkable
+class Windowed(Protocol):
+    """Optional extra of a ``Subscriber`` that batches its writes (``Outgoing``): the hub tells
+    it the ``write_delay`` of each namespace it subscribes in (None: the server's)."""
+
+    def narrow_window(self, delay: float | None) -> None: ...
 
 
 class JoinLeaveListener(Protocol):
@@ -235,6 +244,9 @@ class Hub:
         since = since or {}
         limit = self.resume.read_limit
         recent = max(0, min(recent, self.resume.max_publications))
+        if isinstance(subscriber, Windowed):
+            for opts in options.values():
+                subscriber.narrow_window(opts.write_delay)
         try:
             for name in names:
                 await self._attach(name, sub)

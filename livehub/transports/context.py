@@ -10,6 +10,7 @@ from typing import Protocol
 
 from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.auth import AuthSettings, TokenVerifier
+from livehub.core.channels import check_write_delay
 from livehub.core.hub import Hub
 from livehub.core.limits import TokenBucket
 from livehub.core.node import Node
@@ -34,6 +35,11 @@ class ServerSettings:
     sse_retry_ms: int = 2000
     max_buffer: int = 1024 * 1024
     """Unsent bytes a subscriber may hold before it is disconnected as slow (3008)."""
+    write_delay: float = 0.0
+    """Batching window in seconds (Centrifugo's ``client.write_delay``): what is written to a
+    long-lived connection waits up to this long, so that several publications share one
+    ``send()``; 0: written at the end of the loop turn.  A namespace's ``write_delay`` replaces
+    it for the connections subscribed there (``transports.outgoing``)."""
     max_channels: int = 64
     """Channels one stream may subscribe to."""
     poll_timeout: float = 25.0
@@ -68,6 +74,7 @@ class ServerSettings:
             raise ConfigError("max_connections and max_connections_per_ip must be >= 0 "
                               "(0: automatic / no limit)")
         parse_networks(self.trusted_proxies)  # ConfigError for what is not an address
+        check_write_delay(self.write_delay)
 
 
 class LongLived(Protocol):
@@ -99,7 +106,7 @@ class ServerContext:
         loop = asyncio.get_running_loop()
         now = loop.time()
         auth = auth or AuthSettings()
-        return cls(node, settings, Flusher(loop), started=now,
+        return cls(node, settings, Flusher(loop, write_delay=settings.write_delay), started=now,
                    compression=TokenBucket(settings.ws_compress_global_rate,
                                            settings.ws_compress_global_rate, now=now), auth=auth,
                    verifier=TokenVerifier(auth))

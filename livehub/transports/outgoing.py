@@ -14,6 +14,18 @@ held ``max_buffer`` or less).  A slow consumer is closed with disconnect code 30
 (``Disconnect.SLOW``) and resumes from history when it reconnects; the publisher and the other
 subscribers never wait for it.
 
+The batching window (``write_delay``, global in ``[server]`` and per namespace, off by default):
+a connection with a window is not written at the end of the loop turn of its first pending write
+but ``write_delay`` seconds later, so the publications of a window share one ``send()``.  The
+window opens with the first write to a windowed connection that holds nothing and closes
+``write_delay`` later for every connection that joined it meanwhile (one timer per open window,
+not per connection).  What a window adds to a message's latency is at most the delay plus the loop's
+lateness in running the timer (uvloop's timers have a resolution of 1 ms); the Flusher keeps the
+count of windows, the connections written by them and the time each window really stayed open
+(``window_stats``).  Order is kept (one queue per connection), nothing is dropped, the
+slow-consumer rule is the same (the bytes queued in a window are the bytes queued in a turn),
+and ``close`` writes what is pending at once.
+
 One connection's failure is its own: an exception from one connection while it is flushed or
 says goodbye (a bug) is logged once, with its traceback, and that connection's socket is
 aborted; the flush goes on with the next connection.  The ``try`` costs nothing while no
@@ -26,6 +38,7 @@ import abc
 import asyncio
 import logging
 import sys
+import time
 from typing import ClassVar
 
 from livehub.codes import Disconnect, DisconnectInfo
@@ -40,26 +53,70 @@ CATCH_UP = sys.maxsize
 
 
 class Flusher:
-    """Writes the pending bytes of every dirty connection once per loop iteration."""
+    """Writes the pending bytes of every dirty connection once per loop iteration, or once per
+    batching window for connections that have one (module docstring)."""
 
-    __slots__ = ("_dirty", "_loop", "_scheduled")
+    __slots__ = ("_dirty", "_loop", "_scheduled", "_windows", "window_connections",
+                 "window_wait_max", "window_wait_total", "windows", "write_delay")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, write_delay: float = 0.0) -> None:
         self._loop = loop
         self._dirty: list[Outgoing] = []
         self._scheduled = False
+        self._windows: dict[float, list[Outgoing]] = {}
+        """Connections waiting for their window to close, by delay (open windows only)."""
+        self.write_delay = write_delay
+        """The server's window (``[server] write_delay``): connections whose subscriptions
+        named none use it."""
+        self.windows = 0
+        """Windows closed so far."""
+        self.window_connections = 0
+        """Connection writes done by closing windows."""
+        self.window_wait_total = 0.0
+        """Seconds the closed windows stayed open, summed (their mean is the mean added wait of
+        each window's first message, an upper bound of every other one's)."""
+        self.window_wait_max = 0.0
 
     def mark(self, conn: Outgoing) -> None:
+        delay = conn._delay
+        if delay is None:
+            delay = self.write_delay
+        if delay:
+            held = self._windows.get(delay)
+            if held is None:
+                held = self._windows[delay] = []
+                self._loop.call_later(delay, self._close_window, delay, time.monotonic())
+            held.append(conn)
+            return
         self._dirty.append(conn)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
+    def _close_window(self, delay: float, opened: float) -> None:
+        held = self._windows.pop(delay)
+        waited = time.monotonic() - opened
+        self.windows += 1
+        self.window_connections += len(held)
+        self.window_wait_total += waited
+        self.window_wait_max = max(self.window_wait_max, waited)
+        self._write(held)
+
+    def window_stats(self) -> dict[str, float]:
+        """What the batching windows did: count, connections written, mean and max wait (s)."""
+        mean = self.window_wait_total / self.windows if self.windows else 0.0
+        return {"windows": self.windows, "connections": self.window_connections,
+                "wait_mean_s": mean, "wait_max_s": self.window_wait_max}
+
     def flush(self) -> None:
-        # The per-delivery hot path: ``Outgoing.flush`` inlined.
         self._scheduled = False
         dirty = self._dirty
         self._dirty = []
+        self._write(dirty)
+
+    @staticmethod
+    def _write(dirty: list[Outgoing]) -> None:
+        # The per-delivery hot path: ``Outgoing.flush`` inlined.
         for conn in dirty:
             pending = conn._pending
             conn._pending = None
@@ -88,7 +145,7 @@ class Outgoing(abc.ABC):
     transport drains to ``max_buffer`` once.
     """
 
-    __slots__ = ("_allowance", "_flusher", "_limit", "_pending", "_queued", "closed",
+    __slots__ = ("_allowance", "_delay", "_flusher", "_limit", "_pending", "_queued", "closed",
                  "max_buffer", "transport")
 
     internal_error: ClassVar[DisconnectInfo] = Disconnect.SERVER_ERROR
@@ -103,8 +160,20 @@ class Outgoing(abc.ABC):
         """Bytes queued in this loop turn (meaningful while ``_pending`` is not None)."""
         self._allowance = 0
         self._limit = max_buffer
+        self._delay: float | None = None
+        """This connection's batching window in seconds; None: the server's (``Flusher``)."""
         self.max_buffer = max_buffer
         self.closed = False
+
+    def narrow_window(self, delay: float | None) -> None:
+        """A subscription of this connection asks for batching window ``delay`` (its
+        namespace's ``write_delay``; None: the server's).  The first subscription sets the
+        connection's window, later ones can only shorten it: a connection in several
+        namespaces gets the smallest of their windows."""
+        if delay is None:
+            delay = self._flusher.write_delay
+        current = self._delay
+        self._delay = delay if current is None else min(current, delay)
 
     def write(self, data: bytes) -> None:
         if self.closed:

@@ -147,3 +147,27 @@ def test_centrifugo_client_fails_on_error_reply() -> None:
     sub = run(main())
     assert sub.ready.done() and sub.ready.exception() is not None
     assert any("103" in k for k in sub.st.errors)
+
+
+def test_server_closes_are_reported_with_code_and_reason() -> None:
+    async def main() -> tuple[RunStats, list[str | None]]:
+        st = RunStats()
+        ws, sse, silent = WsSubscriber(st, b"GET"), StreamProbe(st, b"GET"), WsSubscriber(
+            st, b"GET")
+        ws.connection_made(FakeTransport())  # type: ignore[arg-type]
+        ws.data_received(b"HTTP/1.1 101 Switching Protocols\r\n\r\n"
+                         + bytes((0x88, 2 + 4)) + (3008).to_bytes(2, "big") + b"slow")
+        sse.connection_made(FakeTransport())  # type: ignore[arg-type]
+        sse.data_received(b"HTTP/1.1 200 OK\r\n\r\nevent: disconnect\n"
+                          b'data: {"code": 3001, "reason": "shutdown", "reconnect": true}\n\n')
+        sse.connection_lost(None)
+        silent.connection_made(FakeTransport())  # type: ignore[arg-type]
+        silent.data_received(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+        silent.connection_lost(ConnectionResetError("reset"))
+        return st, [ws.server_closed, sse.server_closed, silent.server_closed]
+
+    st, why = run(main())
+    assert why == ["3008 slow", "3001 shutdown", "no code (reset)"]
+    assert st.errors == {"closed by the server: 3008 slow": 1,
+                         "closed by the server: 3001 shutdown": 1,
+                         "closed by the server: no code (reset)": 1}

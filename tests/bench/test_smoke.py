@@ -96,3 +96,14 @@ def test_fanout_over_two_livehub_nodes_and_redis(tmp_path: Path) -> None:
     assert f["cluster"]["redis_cpu_s"] >= 0 and f["server_alive_after"]
     assert doc["pinning"]["server_cpus"] is None and doc["cluster"]["nodes"] == 2
     assert doc["cases"][0]["params"]["cluster"] == 2
+
+
+def test_livehub_batching_windows_are_cases_of_one_run(tmp_path: Path) -> None:
+    doc = lab(tmp_path, "--subscribers", "10", "--probes", "3", "--rate", "50",
+              "--write-delay-ms", "0,5")
+    assert [c["label"] for c in doc["cases"]] == ["livehub", "livehub w=5ms"]
+    assert [c["params"]["write_delay"] for c in doc["cases"]] == [0.0, 0.005]
+    for case in doc["cases"]:
+        f = case["figures"]
+        assert f["lost"] == 0 and f["duplicated"] == 0 and f["closed_by_server"] == {}
+        assert f["deliveries"] == f["published"] * 10

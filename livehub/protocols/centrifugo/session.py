@@ -112,6 +112,12 @@ class ChannelSub:
     def close(self, info: DisconnectInfo) -> None:
         self.session.close(info)
 
+    def narrow_window(self, delay: float | None) -> None:
+        """The namespace's batching window, for the session's connection (``hub.Windowed``)."""
+        narrow = getattr(self.session.transport, "narrow_window", None)
+        if narrow is not None:
+            narrow(delay)
+
     def release(self) -> None:
         """Write what was held during the subscribe (the hub's catch-up: recovered, then
         live publications), then pass writes straight through.  Like every catch-up (the hub
