@@ -21,6 +21,7 @@ WS_PEERS = ["node-ws", "websockets", "picows", "aiohttp"]
 ECHO_PEERS = ["node-ws-echo", "websockets", "picows", "aiohttp"]
 SSE_PEERS = ["express-sse-fanout", "sse-starlette"]
 IDLE_SSE_PEERS = ["express-sse-fanout", "express-sse", "sse-starlette"]
+ROOM_PEERS = ["node-ws-rooms", "picows-rooms"]
 
 
 def _ints(text: str) -> list[int]:
@@ -109,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fanout over K livehub nodes sharing one Redis (a redis-server the "
                      "lab starts); subscribers split evenly, publisher on the first node; "
                      "implies --no-pin (default 1: one node, memory broker)")
+    run.add_argument("--channels", type=_ints, default=[1000],
+                     help="rooms of the rooms scenario, comma-separated (--subscribers is then "
+                     "per room)")
+    run.add_argument("--deflate", action="store_true",
+                     help="WebSocket subscribers offer permessage-deflate (RFC 7692)")
     run.add_argument("--write-delay-ms", type=_floats, default=[0.0],
                      help="livehub's batching window(s) in ms, comma-separated: one case each "
                      "(serve --write-delay; default 0: off)")
@@ -168,6 +174,10 @@ def _compare_cases(duration: float, idle_n: int) -> dict[str, tuple[Params, list
         "window-sse-1000": (Params("fanout", "sse", subscribers=1000, rate=100.0,
                                    duration=duration, http_pipeline=16),
                             ["express-sse-fanout"]),
+        "rooms-ws-1500x10": (Params("rooms", "ws", channels=1500, subscribers=10, window=64,
+                                    duration=duration), ROOM_PEERS),
+        "rooms-ws-150x100": (Params("rooms", "ws", channels=150, subscribers=100, window=64,
+                                    duration=duration), ROOM_PEERS),
         "echo-100": (Params("echo", connections=100, duration=duration), ECHO_PEERS),
         "idle-ws": (Params("idle", "ws", connections=idle_n), WS_PEERS),
         "idle-sse": (Params("idle", "sse", connections=idle_n), IDLE_SSE_PEERS),
@@ -192,20 +202,26 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         if transport not in TRANSPORTS:
             print(f"unknown transport {transport!r}", file=sys.stderr)
             return 2
-        sizes = args.subscribers if args.scenario in ("fanout", "churn") else args.connections
-        for n, ms in [(n, ms) for n in sizes for ms in args.write_delay_ms]:
+        sizes = (args.subscribers if args.scenario in ("fanout", "churn", "rooms")
+                 else args.connections)
+        rooms = args.channels if args.scenario == "rooms" else [1]
+        for c, n, ms in [(c, n, ms) for c in rooms for n in sizes for ms in args.write_delay_ms]:
             p = Params(
                 args.scenario, transport, subscribers=n, rate=args.rate, size=args.size,
                 duration=args.duration, window=args.window, probes=args.probes, connections=n,
                 message_size=args.message_size, churn_rate=args.churn_rate,
                 churn_hold_ms=args.churn_hold_ms, concurrency=_concurrency(args),
                 read_pause_ms=args.read_pause_ms, http_pipeline=args.http_pipeline,
-                cluster=max(1, args.cluster), write_delay=ms / 1000,
+                cluster=max(1, args.cluster), write_delay=ms / 1000, channels=c,
+                deflate=args.deflate,
             )
             if not SERVERS[args.server].supports(args.scenario, transport):
                 print(f"{args.server} has no {args.scenario} over {transport}", file=sys.stderr)
                 return 2
             group = f"{args.scenario}-{transport}-{n}"
+            if args.scenario == "rooms":
+                group = f"rooms-{transport}-{c}x{n}-{args.size}B" + (
+                    "-deflate" if args.deflate else "")
             if p.cluster > 1:
                 if args.scenario != "fanout" or args.server != "livehub" or args.attach:
                     print("--cluster is for the livehub fanout scenario", file=sys.stderr)

@@ -16,10 +16,11 @@ import asyncio
 import json
 import re
 import time
+import zlib
 from array import array
 from collections import deque
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 from urllib.parse import quote
 
 from livehub.bench.stats import RunStats
@@ -29,6 +30,7 @@ from livehub.bench.wire import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    RSV1,
     CfCounter,
     ChunkedReader,
     HttpHead,
@@ -237,7 +239,8 @@ class ProbeMixin(Conn):
 
 
 class WsProbe(ProbeMixin, WsConn):
-    """A WebSocket subscriber that parses every payload for sequence and timestamp."""
+    """A WebSocket subscriber that parses every payload for sequence and timestamp; compressed
+    messages (permessage-deflate, RFC 7692) are inflated first."""
 
     probe = True
 
@@ -246,12 +249,22 @@ class WsProbe(ProbeMixin, WsConn):
         self.parser = WsParser()
         self.count = 0
         self.marks: list[tuple[int, int]] = []
+        self.inflater: Any = None
+        self.inflated = 0
+        """Compressed messages received."""
 
     def on_body(self, data: bytes) -> None:
         now = _now_ns() // 1000
         marks = self.marks
         c = 0
-        for op, payload in self.parser.feed(data):
+        for bits, raw in self.parser.feed(data):
+            op, payload = bits, raw
+            if bits & RSV1:
+                if self.inflater is None:  # one inflater: right with or without context takeover
+                    self.inflater = zlib.decompressobj(-15)
+                payload = self.inflater.decompress(raw + b"\x00\x00\xff\xff")
+                self.inflated += 1
+                op = bits & 0x0F
             if OP_TEXT <= op <= OP_BINARY:
                 c += 1
                 parse_marks(payload, 0, len(payload), marks)

@@ -64,6 +64,47 @@ wss.on('connection', function connection(ws, req) {
 });
 """
 
+NODE_WS_ROOMS = """\
+// `ws` with a room map (the chat shape): a client joins the room named by ?channel=, and what
+// a member sends goes to every member of its room (sender included). permessage-deflate as the
+// `ws` README configures it; it is used only with clients that offer it.
+const { WebSocketServer, WebSocket } = require('ws');
+const wss = new WebSocketServer({
+  host: '127.0.0.1',
+  port: Number(process.env.BENCH_PORT),
+  perMessageDeflate: {
+    zlibDeflateOptions: { chunkSize: 1024, memLevel: 7, level: 3 },
+    zlibInflateOptions: { chunkSize: 10 * 1024 },
+    clientNoContextTakeover: true,
+    serverNoContextTakeover: true,
+    serverMaxWindowBits: 10,
+    concurrencyLimit: 10,
+    threshold: 1024,
+  },
+});
+const rooms = new Map();
+wss.on('connection', function connection(ws, req) {
+  const room = new URL(req.url, 'http://localhost').searchParams.get('channel') || '';
+  let members = rooms.get(room);
+  if (!members) {
+    members = new Set();
+    rooms.set(room, members);
+  }
+  members.add(ws);
+  ws.on('message', function message(data, isBinary) {
+    for (const client of members) {
+      if (client.readyState === WebSocket.OPEN) {
+        client.send(data, { binary: isBinary });
+      }
+    }
+  });
+  ws.on('close', function close() {
+    members.delete(ws);
+    if (members.size === 0 && rooms.get(room) === members) rooms.delete(room);
+  });
+});
+"""
+
 EXPRESS_SSE = """\
 // The textbook Express SSE endpoint (a message every second); only the port is ours.
 const express = require('express');
@@ -191,6 +232,54 @@ async def main():
 uvloop.run(main())
 """
 
+PY_PICOWS_ROOMS = """\
+\"\"\"picows room server (uvloop): a dict of sets, one set of members per ?channel= room.\"\"\"
+import os
+from urllib.parse import parse_qs, urlsplit
+
+import uvloop
+from picows import WSListener, WSMsgType, ws_create_server
+
+ROOMS = {}
+
+
+class Member(WSListener):
+    def __init__(self, room):
+        self.room = room
+
+    def on_ws_connected(self, transport):
+        ROOMS.setdefault(self.room, set()).add(transport)
+
+    def on_ws_frame(self, transport, frame):
+        if frame.msg_type == WSMsgType.TEXT:
+            payload = frame.get_payload_as_bytes()
+            for member in ROOMS.get(self.room, ()):
+                member.send(WSMsgType.TEXT, payload)
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport):
+        members = ROOMS.get(self.room)
+        if members is not None:
+            members.discard(transport)
+            if not members:
+                del ROOMS[self.room]
+
+
+def factory(request):
+    query = parse_qs(urlsplit(request.path.decode()).query)
+    return Member(query.get("channel", [""])[0])
+
+
+async def main():
+    server = await ws_create_server(factory, "127.0.0.1", int(os.environ["BENCH_PORT"]))
+    await server.serve_forever()
+
+
+uvloop.run(main())
+"""
+
 PY_AIOHTTP = """\
 \"\"\"aiohttp broadcast and echo server (uvloop).\"\"\"
 import asyncio
@@ -275,6 +364,8 @@ SCRIPTS = {
     "express-sse-fanout.js": EXPRESS_SSE_FANOUT,
     "py_websockets.py": PY_WEBSOCKETS,
     "py_picows.py": PY_PICOWS,
+    "node-ws-rooms.js": NODE_WS_ROOMS,
+    "py_picows_rooms.py": PY_PICOWS_ROOMS,
     "py_aiohttp.py": PY_AIOHTTP,
     "py_sse_starlette.py": PY_SSE_STARLETTE,
 }

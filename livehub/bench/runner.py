@@ -214,7 +214,8 @@ async def _run_all(cases: list[Case], opts: Options,
         error = ""
         for rep in range(opts.repeat):
             what = p.transport if p.scenario != "echo" else "ws"
-            size = p.subscribers if p.scenario in ("fanout", "churn") else p.connections
+            size = (p.subscribers if p.scenario in ("fanout", "churn") else
+                    p.channels * p.subscribers if p.scenario == "rooms" else p.connections)
             label = f"{index}/{len(cases)} {p.scenario} {what} {case.label or case.server} n={size}"
             if opts.repeat > 1:
                 label += f" run {rep + 1}/{opts.repeat}"

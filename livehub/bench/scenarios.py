@@ -40,7 +40,7 @@ from livehub.bench.servers import Routes
 from livehub.bench.stats import RunStats, percentiles
 from livehub.bench.wire import http_get_request, http_post_request, make_payload, ws_upgrade_request
 
-SCENARIOS = ("fanout", "echo", "idle", "churn")
+SCENARIOS = ("fanout", "echo", "idle", "churn", "rooms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,10 @@ class Params:
     """livehub nodes over one Redis (1: one node, memory broker)."""
     write_delay: float = 0.0
     """livehub's batching window in seconds (``--write-delay``; the peers have none)."""
+    channels: int = 1
+    """Rooms of the ``rooms`` scenario (``subscribers`` is then per room)."""
+    deflate: bool = False
+    """WebSocket subscribers offer permessage-deflate (RFC 7692)."""
 
     def used(self) -> dict[str, Any]:
         keys = {
@@ -77,6 +81,8 @@ class Params:
                        "read_pause_ms", "http_pipeline", "cluster", "write_delay"),
             "churn": ("transport", "subscribers", "rate", "size", "duration", "window", "probes",
                       "read_pause_ms", "http_pipeline", "churn_rate", "churn_hold_ms"),
+            "rooms": ("transport", "channels", "subscribers", "rate", "size", "duration",
+                      "window", "probes", "deflate", "write_delay"),
             "echo": ("connections", "message_size", "duration"),
             "idle": ("transport", "connections", "concurrency", "hold"),
         }[self.scenario]
@@ -185,10 +191,10 @@ async def _open_many(factories: list[Callable[[], Conn]], port: int | list[int],
 
 
 def _subscriber_factory(routes: Routes, transport: str, port: int, st: RunStats, *,
-                        probe: bool) -> Callable[[], Conn]:
+                        probe: bool, deflate: bool = False) -> Callable[[], Conn]:
     path = routes.subscribe[transport]
     if transport == "ws":
-        request = ws_upgrade_request(path, port)
+        request = ws_upgrade_request(path, port, deflate=deflate)
         cls_ws = WsProbe if probe else WsSubscriber
         return lambda: cls_ws(st, request)
     if transport in ("sse", "stream"):
@@ -619,9 +625,17 @@ async def idle(target: Target, p: Params, progress: Progress) -> dict[str, Any]:
     return figures
 
 
+async def rooms(target: Target, p: Params, progress: Progress) -> dict[str, Any]:
+    """Many channels, a few subscribers each (``livehub.bench.rooms``)."""
+    from livehub.bench.rooms import rooms as run_rooms  # noqa: PLC0415 - it builds on this module
+
+    return await run_rooms(target, p, progress)
+
+
 RUNNERS: dict[str, Callable[[Target, Params, Progress], Awaitable[dict[str, Any]]]] = {
     "fanout": fanout,
     "echo": echo,
     "idle": idle,
     "churn": churn,
+    "rooms": rooms,
 }

@@ -144,6 +144,10 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("websockets", "python", "py_websockets.py", _PEER_WS, "websockets + uvloop"),
         ServerSpec("picows", "python", "py_picows.py", _PEER_WS, "picows + uvloop"),
         ServerSpec("aiohttp", "python", "py_aiohttp.py", _PEER_WS, "aiohttp + uvloop"),
+        ServerSpec("node-ws-rooms", "node", "node-ws-rooms.js", _PEER_WS,
+                   "ws with a room map per ?channel= (rooms scenario)"),
+        ServerSpec("picows-rooms", "python", "py_picows_rooms.py", _PEER_WS,
+                   "picows + uvloop, a dict of sets per ?channel= (rooms scenario)"),
         ServerSpec("sse-starlette", "python", "py_sse_starlette.py", _PEER_SSE,
                    "sse-starlette under uvicorn (uvloop, httptools)"),
     ]
@@ -341,6 +345,7 @@ def describe(spec: ServerSpec, versions: dict[str, str], livehub_root: Path) -> 
         out["version"] = json.dumps({k: v for k, v in versions.items() if k.startswith("npm:")})
     else:
         package = {"websockets": "websockets", "picows": "picows", "aiohttp": "aiohttp",
+                   "picows-rooms": "picows",
                    "sse-starlette": "sse-starlette"}.get(spec.name, spec.name)
         out["version"] = versions.get(f"pypi:{package}", "?")
         out["python"] = versions.get("pypi:python", "?")

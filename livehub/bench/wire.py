@@ -2,7 +2,7 @@
 
 Nothing here touches a socket or an event loop, so every function is unit-tested on bytes.
 
-The bench payload is ASCII ``#<seq>,<t_us>,xxxx...`` padded with ``x`` to the requested size:
+The bench payload is ASCII ``#<seq>,<t_us>,words...`` padded with words to the requested size:
 ``seq`` counts publications from 1 and ``t_us`` is ``time.monotonic_ns() // 1000`` at the
 publisher (CLOCK_MONOTONIC is one clock for every process of the machine). Whatever envelope a
 server wraps it in (a WebSocket frame, an SSE ``data:`` line, a JSON string), the ``#`` marks
@@ -12,8 +12,19 @@ probe subscriber parses the few digits after it.
 
 from __future__ import annotations
 
+import random
+
 MARK = b"#"
-_PAD = b"x" * 65536
+RSV1 = 0x40
+"""The bit of a frame's first byte that marks a compressed message (RFC 7692 §6)."""
+_WORDS = (b"price quote order trade match score goal team user room chat message update event "
+          b"status online offline typing read sent value level alpha beta gamma delta north "
+          b"south east west open close high low volume change market stream channel ticker "
+          b"player point round start stop time date name text body title item list count").split()
+_RNG = random.Random(15)
+_PAD = b" ".join(_RNG.choice(_WORDS) for _ in range(16384))[:65536]
+"""Filler after a payload's mark: words, so permessage-deflate compresses it about as much as
+chat or ticker text (about 3:1), never ``#``, ``,``, quotes or line breaks."""
 
 # RFC 6455 §5.2 opcodes the generator cares about.
 OP_CONT = 0x0
@@ -73,12 +84,17 @@ def ws_client_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
     return head + b"\x00\x00\x00\x00" + payload
 
 
-def ws_upgrade_request(path: str, port: int) -> bytes:
-    """The HTTP/1.1 upgrade request of RFC 6455 §4.1 for ``path``."""
+DEFLATE_OFFER = b"Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n"
+"""The permessage-deflate offer of RFC 7692 §7 (the clients never compress what they send)."""
+
+
+def ws_upgrade_request(path: str, port: int, *, deflate: bool = False) -> bytes:
+    """The HTTP/1.1 upgrade request of RFC 6455 §4.1 for ``path`` (offering permessage-deflate
+    with ``deflate``)."""
     return (
         b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        % (path.encode(), port, WS_KEY)
+        b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
+        % (path.encode(), port, WS_KEY, DEFLATE_OFFER if deflate else b"")
     )
 
 
@@ -227,7 +243,8 @@ class WsParser:
         self.buf = b""
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        """Return ``(opcode, payload)`` of every frame completed by ``data``."""
+        """Return ``(opcode, payload)`` of every frame completed by ``data``; the opcode of a
+        compressed frame (RSV1, RFC 7692) has ``RSV1`` (0x40) set."""
         buf = self.buf + data if self.buf else data
         n = len(buf)
         i = 0
@@ -248,7 +265,7 @@ class WsParser:
                 h = 10
             if i + h + ln > n:
                 break
-            out.append((buf[i] & 0x0F, buf[i + h : i + h + ln]))
+            out.append((buf[i] & 0x4F, buf[i + h : i + h + ln]))
             i += h + ln
         self.buf = buf[i:]
         return out

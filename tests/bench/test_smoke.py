@@ -107,3 +107,38 @@ def test_livehub_batching_windows_are_cases_of_one_run(tmp_path: Path) -> None:
         f = case["figures"]
         assert f["lost"] == 0 and f["duplicated"] == 0 and f["closed_by_server"] == {}
         assert f["deliveries"] == f["published"] * 10
+
+
+def check_rooms(doc: dict[str, Any], rooms: int, per_room: int) -> dict[str, Any]:
+    (case,) = doc["cases"]
+    f: dict[str, Any] = case["figures"]
+    assert f["rooms"] == rooms and f["subscribers_connected"] == rooms * per_room
+    assert f["published"] >= rooms and f["drained"]
+    assert f["deliveries"] == f["expected_deliveries"] == f["published"] * per_room
+    assert f["lost"] == 0 and f["duplicated"] == 0 and f["closed_by_server"] == {}
+    assert f["latency_ms"]["count"] > 0 and f["server_cpu_us_per_publication"] > 0
+    return f
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+def test_rooms_against_livehub(tmp_path: Path, transport: str) -> None:
+    doc = lab(tmp_path, "--scenario", "rooms", "--transport", transport, "--channels", "6",
+              "--subscribers", "3", "--probes", "6", "--size", "4096")
+    check_rooms(doc, 6, 3)
+    assert doc["cases"][0]["group"] == f"rooms-{transport}-6x3-4096B"
+
+
+def test_rooms_with_permessage_deflate_against_livehub(tmp_path: Path) -> None:
+    doc = lab(tmp_path, "--scenario", "rooms", "--channels", "4", "--subscribers", "3",
+              "--probes", "12", "--size", "4096", "--deflate", "--rate", "40")
+    f = check_rooms(doc, 4, 3)
+    assert f["deflate_frames"] > 0 and f["bytes_per_delivery"] < 4096  # compressed on the wire
+
+
+@pytest.mark.node
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_rooms_against_node_ws_with_a_room_map(tmp_path: Path) -> None:
+    doc = lab(tmp_path, "--server", "node-ws-rooms", "--scenario", "rooms", "--channels", "5",
+              "--subscribers", "3", "--probes", "15", "--size", "4096", "--deflate")
+    f = check_rooms(doc, 5, 3)
+    assert f["deflate_frames"] > 0
