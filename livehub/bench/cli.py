@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--write-delay-ms", type=_floats, default=[0.0],
                      help="livehub's batching window(s) in ms, comma-separated: one case each "
                      "(serve --write-delay; default 0: off)")
+    run.add_argument("--workers", type=_ints, default=[0], metavar="N",
+                     help="livehub serve --workers N (SO_REUSEPORT) over a redis-server the lab "
+                     "starts, comma-separated (1: one process over Redis); implies --no-pin "
+                     "(default 0: one process, memory broker)")
     run.add_argument("--connections", type=_ints, default=[100],
                      help="echo clients or idle connections, comma-separated")
     run.add_argument("--message-size", type=int, default=32, help="echo message bytes")
@@ -192,7 +196,7 @@ def _concurrency(args: argparse.Namespace) -> int:
         return max(1, int(args.concurrency))
     # Over Redis each subscribe reads the channel's history through the node's Redis pool
     # (redis-py's default: 100 connections), and a burst beyond it fails with close 1013.
-    return 50 if args.cluster > 1 else 200
+    return 50 if args.cluster > 1 or max(args.workers) > 0 else 200
 
 
 def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -205,7 +209,8 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         sizes = (args.subscribers if args.scenario in ("fanout", "churn", "rooms")
                  else args.connections)
         rooms = args.channels if args.scenario == "rooms" else [1]
-        for c, n, ms in [(c, n, ms) for c in rooms for n in sizes for ms in args.write_delay_ms]:
+        for c, n, ms, w in [(c, n, ms, w) for c in rooms for n in sizes
+                            for ms in args.write_delay_ms for w in args.workers]:
             p = Params(
                 args.scenario, transport, subscribers=n, rate=args.rate, size=args.size,
                 duration=args.duration, window=args.window, probes=args.probes, connections=n,
@@ -213,6 +218,7 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                 churn_hold_ms=args.churn_hold_ms, concurrency=_concurrency(args),
                 read_pause_ms=args.read_pause_ms, http_pipeline=args.http_pipeline,
                 cluster=max(1, args.cluster), write_delay=ms / 1000, channels=c,
+                workers=max(0, w),
                 deflate=args.deflate,
             )
             if not SERVERS[args.server].supports(args.scenario, transport):
@@ -227,12 +233,17 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                     print("--cluster is for the livehub fanout scenario", file=sys.stderr)
                     return 2
                 group += f"-cluster{p.cluster}"
+            if p.workers > 0:
+                if args.server != "livehub" or args.attach or p.cluster > 1:
+                    print("--workers is for one livehub server", file=sys.stderr)
+                    return 2
+                group += f"-workers{p.workers}"
             label = window_label(ms) if ms and args.server == "livehub" else ""
             cases.append(Case(args.server, p, group, label))
         if args.scenario == "echo":
             break
     opts = _options(args)
-    if args.cluster > 1:
+    if args.cluster > 1 or max(args.workers) > 0:
         opts.pin = False  # 2 nodes, Redis and the generator share the cores: no placement
     doc = run_cases("run", argv, cases, opts)
     path = write_result(doc, args.out, "run")

@@ -57,6 +57,28 @@ def livehub_args(p: Params) -> tuple[str, ...]:
     return ("--write-delay", repr(p.write_delay)) if p.write_delay else ()
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs of the processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
 @dataclass(slots=True)
 class Options:
     """How to run cases: where things are, pinning, repetitions, an attached server."""
@@ -121,7 +143,7 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
     if opts.attach_port is not None:
         target = Target(spec.routes, opts.attach_port, opts.attach_pid)
         return await runner(target, case.params, progress)
-    if case.params.cluster > 1:
+    if case.params.cluster > 1 or case.params.workers > 0:
         return await _run_cluster(case, opts, progress)
     port = free_port()
     launch = launch_for(spec, port, opts.cache, opts.livehub_root,
@@ -160,10 +182,12 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
 
 
 async def _run_cluster(case: Case, opts: Options, progress: Progress) -> dict[str, Any]:
-    """K livehub nodes over one fresh redis-server, none of them pinned.
+    """K livehub nodes (or one ``serve --workers N``) over one fresh redis-server, none of
+    them pinned.
 
     The Redis prefix is unique to the run, so nothing of an earlier run is read back. Every
-    process the lab started here is stopped by its PID, nodes first, Redis last.
+    process the lab started here is stopped by its PID, nodes first, Redis last (a node with
+    workers stops its workers by their PIDs).
     """
     spec = SERVERS[case.server]
     if spec.runtime != "livehub":
@@ -178,24 +202,37 @@ async def _run_cluster(case: Case, opts: Options, progress: Progress) -> dict[st
         prefix = f"bench-{os.getpid()}-{redis_port}"
         for k in range(case.params.cluster):
             port = free_port()
+            n_workers = case.params.workers
             launch = launch_for(spec, port, opts.cache, opts.livehub_root,
                                 livehub_python=opts.livehub_python,
                                 extra=(*livehub_cluster_args(redis_port, prefix),
-                                       *livehub_args(case.params)))
+                                       *livehub_args(case.params),
+                                       *(("--workers", str(n_workers)) if n_workers > 1
+                                         else ())))
             node = ServerProcess(spec, launch, port, opts.logs / f"{spec.name}-node{k}.log", None)
             nodes.append(node)
             progress.show(f"starting {spec.name} node {k} on port {port}", force=True)
             node.start()
         first = nodes[0]
+        workers: list[int] = []
+        if case.params.workers > 1:
+            # the parent answers nothing itself: wait for every worker to listen
+            deadline = time.monotonic() + 30.0
+            while len(workers) < case.params.workers and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                workers = [pid for pid in _children(first.pid) if "spawn_main" in _cmdline(pid)]
+            await asyncio.sleep(1.0)
         target = Target(spec.routes, first.port, first.pid,
                         nodes=tuple((n.port, n.pid) for n in nodes[1:]),
-                        aux={"redis": redis.pid}, pinned=False)
+                        aux={"redis": redis.pid}, pinned=False, workers=tuple(workers))
         figures = await asyncio.wait_for(
             RUNNERS[case.params.scenario](target, case.params, progress),
             timeout=case.params.duration + 180.0,
         )
         figures["server_alive_after"] = all(n.alive() for n in nodes) and redis.alive()
-        figures["cluster"]["redis_prefix"] = prefix
+        figures.setdefault("cluster", {})["redis_prefix"] = prefix
+        if workers:
+            figures["cluster"]["worker_pids"] = workers
         return figures
     finally:
         for node in nodes:

@@ -70,6 +70,9 @@ class Params:
     """livehub nodes over one Redis (1: one node, memory broker)."""
     write_delay: float = 0.0
     """livehub's batching window in seconds (``--write-delay``; the peers have none)."""
+    workers: int = 0
+    """livehub worker processes on one port over a Redis the lab starts (``--workers``; 1:
+    one process over Redis; 0: one process, memory broker)."""
     channels: int = 1
     """Rooms of the ``rooms`` scenario (``subscribers`` is then per room)."""
     deflate: bool = False
@@ -78,11 +81,11 @@ class Params:
     def used(self) -> dict[str, Any]:
         keys = {
             "fanout": ("transport", "subscribers", "rate", "size", "duration", "window", "probes",
-                       "read_pause_ms", "http_pipeline", "cluster", "write_delay"),
+                       "read_pause_ms", "http_pipeline", "cluster", "write_delay", "workers"),
             "churn": ("transport", "subscribers", "rate", "size", "duration", "window", "probes",
                       "read_pause_ms", "http_pipeline", "churn_rate", "churn_hold_ms"),
             "rooms": ("transport", "channels", "subscribers", "rate", "size", "duration",
-                      "window", "probes", "deflate", "write_delay"),
+                      "window", "probes", "deflate", "write_delay", "workers"),
             "echo": ("connections", "message_size", "duration"),
             "idle": ("transport", "connections", "concurrency", "hold"),
         }[self.scenario]
@@ -142,6 +145,8 @@ class Target:
     aux: dict[str, int] = field(default_factory=dict)
     pinned: bool = True
     """The server is alone on CPU 0 (so CPU 0's busy time is the server's core time)."""
+    workers: tuple[int, ...] = ()
+    """PIDs of the server's worker processes (``serve --workers N``): its CPU is theirs too."""
 
     @property
     def ports(self) -> list[int]:
@@ -149,7 +154,7 @@ class Target:
 
     @property
     def server_pids(self) -> list[int]:
-        pids = [self.pid, *(pid for _, pid in self.nodes)]
+        pids = [self.pid, *(pid for _, pid in self.nodes), *self.workers]
         return [pid for pid in pids if pid]
 
     def snapshot(self) -> Snapshot:
@@ -264,6 +269,14 @@ def _cpu_figures(prefix: str, s0: Snapshot, s1: Snapshot, units: int,
         # The server is pinned to CPU 0 and alone there: this is its time plus the kernel's
         # loopback work done on that core (softirq), which /proc/PID/stat does not show.
         out[f"server_core_us_per_{prefix}"] = _per(server_core["busy_s"], units, 1e6)
+    for name, before in s0.aux_cpu.items():
+        aux = s1.aux_cpu.get(name, before) - before
+        out[f"{name}_cpu_util"] = round(aux / wall, 3)
+        out[f"{name}_cpu_us_per_{prefix}"] = _per(aux, units, 1e6)
+    if target.workers:
+        # [parent, worker 1, worker 2, ...]: each process's share of one core
+        out["server_process_cpu_util"] = [round((b - a) / wall, 3)
+                                          for a, b in zip(s0.node_cpu, s1.node_cpu, strict=True)]
     if pid:
         out["server_cpu_s"] = round(s1.server_cpu - s0.server_cpu, 3)
         out["server_cpu_util"] = round((s1.server_cpu - s0.server_cpu) / wall, 3)

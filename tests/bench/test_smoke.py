@@ -142,3 +142,15 @@ def test_rooms_against_node_ws_with_a_room_map(tmp_path: Path) -> None:
               "--subscribers", "3", "--probes", "15", "--size", "4096", "--deflate")
     f = check_rooms(doc, 5, 3)
     assert f["deflate_frames"] > 0
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None and not Path("/usr/bin/redis-server")
+                    .exists(), reason="redis-server is not installed")
+def test_fanout_over_livehub_workers_and_redis(tmp_path: Path) -> None:
+    doc = lab(tmp_path, "--workers", "2", "--subscribers", "10", "--probes", "4")
+    check_fanout(doc, 10)
+    (case,) = doc["cases"]
+    f = case["figures"]
+    assert case["group"] == "fanout-ws-10-workers2" and case["params"]["workers"] == 2
+    assert len(f["cluster"]["worker_pids"]) == 2 and len(f["server_process_cpu_util"]) == 3
+    assert f["redis_cpu_us_per_delivery"] is not None and f["server_alive_after"]
