@@ -178,14 +178,32 @@ def _compare_cases(duration: float, idle_n: int) -> dict[str, tuple[Params, list
         "window-sse-1000": (Params("fanout", "sse", subscribers=1000, rate=100.0,
                                    duration=duration, http_pipeline=16),
                             ["express-sse-fanout"]),
-        "rooms-ws-1500x10": (Params("rooms", "ws", channels=1500, subscribers=10, window=64,
-                                    duration=duration), ROOM_PEERS),
-        "rooms-ws-150x100": (Params("rooms", "ws", channels=150, subscribers=100, window=64,
-                                    duration=duration), ROOM_PEERS),
+        "window-max-ws-1000": (Params("fanout", "ws", subscribers=1000, window=8,
+                                      duration=duration), ["picows", "node-ws"]),
+        **_rooms_cases(duration),
         "echo-100": (Params("echo", connections=100, duration=duration), ECHO_PEERS),
         "idle-ws": (Params("idle", "ws", connections=idle_n), WS_PEERS),
         "idle-sse": (Params("idle", "sse", connections=idle_n), IDLE_SSE_PEERS),
     }
+
+
+def _rooms_cases(duration: float) -> dict[str, tuple[Params, list[str]]]:
+    """Many channels (issue 15 item 3): two shapes at max and fixed rates, then message sizes
+    with and without permessage-deflate (picows has no permessage-deflate: not in those)."""
+    cases: dict[str, tuple[Params, list[str]]] = {}
+    for rooms, per_room, rate in ((1500, 10, 1000.0), (150, 100, 100.0)):
+        shape = Params("rooms", "ws", channels=rooms, subscribers=per_room, window=64,
+                       duration=duration)
+        cases[f"rooms-ws-{rooms}x{per_room}"] = (shape, ROOM_PEERS)
+        cases[f"rooms-ws-{rooms}x{per_room}-{rate:g}ps"] = (
+            dataclasses.replace(shape, rate=rate), ROOM_PEERS)
+    for size in (100, 4096, 65536):
+        for deflate in (False, True):
+            name = f"rooms-ws-150x100-50ps-{size}B" + ("-deflate" if deflate else "")
+            cases[name] = (Params("rooms", "ws", channels=150, subscribers=100, rate=50.0,
+                                  size=size, deflate=deflate, duration=duration),
+                           ["node-ws-rooms"] if deflate else ROOM_PEERS)
+    return cases
 
 
 COMPARE_CASES.update(_compare_cases(8.0, 10_000))

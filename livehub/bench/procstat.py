@@ -24,6 +24,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def write_calls(pid: int) -> int:
+    """Write system calls ``pid`` made so far (``syscw`` of /proc/PID/io: write and writev,
+    which is how uvloop and Node send on a socket); 0 when unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            if line.startswith("syscw:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def rss_kib(pid: int) -> int:
     """VmRSS of ``pid`` in KiB, from /proc/PID/status."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -126,6 +138,8 @@ class Snapshot:
     ksoftirqd: float
     node_cpu: tuple[float, ...] = ()
     aux_cpu: dict[str, float] = field(default_factory=dict)
+    server_writes: int = 0
+    """Write system calls of the server processes so far (``write_calls``)."""
 
     @classmethod
     def take(cls, server_pid: int | Sequence[int] | None,
@@ -139,7 +153,8 @@ class Snapshot:
         nodes = tuple(cpu_seconds(pid) for pid in pids)
         aux_cpu = {name: cpu_seconds(pid) for name, pid in (aux or {}).items()}
         return cls(time.monotonic(), sum(nodes), self_cpu_seconds(), loopback_bytes(),
-                   cpu_times(), ksoftirqd_seconds(), nodes, aux_cpu)
+                   cpu_times(), ksoftirqd_seconds(), nodes, aux_cpu,
+                   sum(write_calls(pid) for pid in pids))
 
 
 def raise_fd_limit() -> int:

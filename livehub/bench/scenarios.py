@@ -278,6 +278,8 @@ def _cpu_figures(prefix: str, s0: Snapshot, s1: Snapshot, units: int,
         out["server_process_cpu_util"] = [round((b - a) / wall, 3)
                                           for a, b in zip(s0.node_cpu, s1.node_cpu, strict=True)]
     if pid:
+        # sends per unit: below 1 per delivery when several messages share one write
+        out[f"server_writes_per_{prefix}"] = _per(s1.server_writes - s0.server_writes, units, 1.0)
         out["server_cpu_s"] = round(s1.server_cpu - s0.server_cpu, 3)
         out["server_cpu_util"] = round((s1.server_cpu - s0.server_cpu) / wall, 3)
         out[f"server_cpu_us_per_{prefix}"] = _per(s1.server_cpu - s0.server_cpu, units, 1e6)

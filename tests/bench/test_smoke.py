@@ -43,7 +43,8 @@ def check_fanout(doc: dict[str, Any], subscribers: int) -> None:
     assert f["deliveries"] == f["published"] * subscribers
     assert f["lost"] == 0 and f["duplicated"] == 0 and f["lost_by_disconnect"] == 0
     assert f["latency_ms"]["count"] > 0
-    for key in ("deliveries_per_s", "server_cpu_us_per_delivery", "gen_cpu_util",
+    for key in ("deliveries_per_s", "server_cpu_us_per_delivery", "server_writes_per_delivery",
+                "gen_cpu_util",
                 "bytes_per_delivery", "server_rss_kib"):
         assert f[key] is not None and f[key] >= 0, key
 
