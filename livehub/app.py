@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 
+from livehub import admin as admin_dashboard
+from livehub.admin import AdminSettings
 from livehub.codes import Disconnect
 from livehub.core.auth import AuthSettings
 from livehub.core.node import Node
@@ -36,8 +38,10 @@ log = logging.getLogger(__name__)
 
 
 def is_api(path: str) -> bool:
-    """The server API (``/api``, ``/api/<method>``): never readable cross-origin."""
-    return path == "/api" or path.startswith("/api/")
+    """The server API (``/api``, ``/api/<method>``) and the admin dashboard (``/admin...``):
+    never readable cross-origin."""
+    return (path == "/api" or path.startswith("/api/") or path == "/admin"
+            or path.startswith("/admin/"))
 
 
 def is_loopback(host: str) -> bool:
@@ -80,7 +84,8 @@ class App:
     @classmethod
     def create(cls, node: Node, settings: ServerSettings, *,
                centrifugo: CentrifugoSettings | None = None,
-               auth: AuthSettings | None = None) -> App:
+               auth: AuthSettings | None = None,
+               admin: AdminSettings | None = None) -> App:
         check_settings(settings)
         app = cls(ServerContext.create(node, settings, auth))
         get = frozenset({"GET", "HEAD"})
@@ -91,6 +96,8 @@ class App:
         # Centrifugo client transports and the server API (/api/<method>, incl. publish)
         app.centrifugo = install(app, centrifugo or CentrifugoSettings())
         app.route("/health", get, health_endpoint)
+        if admin is not None:
+            admin_dashboard.install(app, app.centrifugo, admin)
         if settings.echo:
             app.route("/echo", get, echo_endpoint)
         for path in pages.PAGES:

@@ -45,6 +45,12 @@ The ``[broker]`` settings follow the same rule: ``LIVEHUB_BROKER``, ``LIVEHUB_RE
 The ``[limits]`` settings follow the same rule (``LIVEHUB_MAX_PUBLICATION_SIZE``,
 ``--max-publication-size``...).
 
+    [admin]               # the dashboard at /admin (livehub.admin; off without a secret)
+    admin_password = "..."      # env LIVEHUB_ADMIN_PASSWORD, flag --admin-password
+
+Every setting, its variable, flag and default: docs/settings.md (``livehub settings
+--markdown``).
+
 The development preset ``--dev`` / ``LIVEHUB_DEV=1`` sits between the defaults and the file: it
 turns on insecure client mode, presence, join/leave, history with recovery, client publish and
 the emulation and unidirectional transports, and is announced by a loud warning.  The production
@@ -65,6 +71,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from livehub.admin import AdminSettings
 from livehub.app import check_settings
 from livehub.backend import BrokerSettings
 from livehub.core.auth import AuthSettings
@@ -102,6 +109,7 @@ class Config:
     production: bool = False
     # -- Mercure authorization (issue 11) --
     mercure_auth: MercureAuthSettings = field(default_factory=MercureAuthSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
 
 
 _SERVER_FIELDS = {f.name: f for f in dataclasses.fields(ServerSettings)}
@@ -111,6 +119,7 @@ _CF_FIELDS = {f.name: f for f in dataclasses.fields(CentrifugoSettings)}
 _LIMIT_FIELDS = {f.name: f for f in dataclasses.fields(Limits)}
 _AUTH_FIELDS = {f.name: f for f in dataclasses.fields(AuthSettings)}
 _MERCURE_AUTH_FIELDS = {f.name: f for f in dataclasses.fields(MercureAuthSettings)}
+_ADMIN_FIELDS = {f.name: f for f in dataclasses.fields(AdminSettings)}
 AUTH_ALIASES = {"token_hmac_secret_key": "token_hmac_secret",
                 "token_jwks_public_endpoint": "token_jwks_url"}
 """Centrifugo's own names of the token settings, accepted in ``[auth]`` and ``[centrifugo]``."""
@@ -194,7 +203,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "refuses to start without an API key (env LIVEHUB_PRODUCTION=1)")
     seen: set[str] = set()
     for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS, _BROKER_FIELDS, _CF_FIELDS, _LIMIT_FIELDS,
-                   _AUTH_FIELDS, _MERCURE_AUTH_FIELDS):
+                   _AUTH_FIELDS, _MERCURE_AUTH_FIELDS, _ADMIN_FIELDS):
         for name, f in fields.items():
             if name in seen:
                 continue  # one flag sets a server setting and the channel option of that name
@@ -236,7 +245,7 @@ def load(args: argparse.Namespace | None = None,
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         unknown = set(data) - {"server", "channels", "namespaces", "log", "broker", "centrifugo",
-                               "limits", "auth", "mercure"}
+                               "limits", "auth", "mercure", "admin"}
         if unknown:
             raise ConfigError(f"{path}: unknown sections {sorted(unknown)}")
     dev = bool(flags.get("dev")) or _convert(
@@ -254,6 +263,8 @@ def load(args: argparse.Namespace | None = None,
     _apply(broker, _BROKER_FIELDS, _table(data, "broker"), "[broker]")
     limits: dict[str, object] = {}
     _apply(limits, _LIMIT_FIELDS, _table(data, "limits"), "[limits]")
+    admin: dict[str, object] = {}
+    _apply(admin, _ADMIN_FIELDS, _table(data, "admin"), "[admin]")
     auth, cf_table = _auth_tables(data, dev)
     mercure_auth: dict[str, object] = {}
     _apply(mercure_auth, _MERCURE_AUTH_FIELDS, _mercure_auth_table(data), "[mercure]")
@@ -264,7 +275,8 @@ def load(args: argparse.Namespace | None = None,
                                  ("centrifugo", _CF_FIELDS, centrifugo),
                                  ("limits", _LIMIT_FIELDS, limits),
                                  ("auth", _AUTH_FIELDS, auth),
-                                 ("mercure", _MERCURE_AUTH_FIELDS, mercure_auth)):
+                                 ("mercure", _MERCURE_AUTH_FIELDS, mercure_auth),
+                                 ("admin", _ADMIN_FIELDS, admin)):
         from_env = {k: env[ENV_PREFIX + k.upper()] for k in fields
                     if ENV_PREFIX + k.upper() in env}
         _apply(target, fields, from_env, "environment")
@@ -294,13 +306,14 @@ def load(args: argparse.Namespace | None = None,
     auth_settings = _settings(AuthSettings, auth, "auth settings")
     mercure_auth_settings = _settings(MercureAuthSettings, mercure_auth,
                                       "mercure authorization settings")
+    admin_settings = _settings(AdminSettings, admin, "admin settings")
     check_settings(settings)
     if production:
         _check_production(settings, auth_settings, generated)
     return Config(settings, Namespaces(_options(channels, "[channels]"), namespaces),
                   log_level, generated, broker=broker_settings, centrifugo=cf_settings,
                   dev=dev, limits=limit_settings, auth=auth_settings, production=production,
-                  mercure_auth=mercure_auth_settings)
+                  mercure_auth=mercure_auth_settings, admin=admin_settings)
 
 
 # -- authorization settings (issue 9) ---------------------------------------------------------
@@ -367,6 +380,8 @@ def describe(config: Config) -> Sequence[str]:
     elif config.api_key_generated:
         lines.append(f"server API key for this run (set LIVEHUB_API_KEY to choose one): "
                      f"{s.api_key}")
+    if config.admin.enabled:
+        lines.append("admin dashboard at /admin (a password or token is configured)")
     lines.extend(f"WARNING: {door}" for door in open_doors(config))
     return lines
 

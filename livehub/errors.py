@@ -16,6 +16,7 @@
     │   ├── NotFound                no such endpoint (404)
     │   ├── MethodNotAllowed        endpoint exists, method does not (405, ``Allow`` header)
     │   ├── Unauthorized            missing or wrong credentials (401 / 3500 / 101)
+    │   │   ├── LoginRequired       no admin session or token (401, ``WWW-Authenticate``)
     │   │   ├── InvalidToken        a token that cannot be trusted (401 / 3500 / 101)
     │   │   └── TokenExpired        a well-signed token past its expiry (401 / 3005 / 109)
     │   └── Forbidden               valid request, not allowed (403 / 1008 / 103)
@@ -133,6 +134,15 @@ class Unauthorized(PeerError):
     http_status = 401
     close_code = 3500
     error_code = int(ErrorCode.UNAUTHORIZED)
+
+
+class LoginRequired(Unauthorized):
+    """The admin dashboard without a session or with a wrong admin token; ``headers`` carries
+    the ``WWW-Authenticate`` challenge that a 401 needs (RFC 9110 §15.5.2)."""
+
+    def __init__(self, message: str, *, realm: str) -> None:
+        super().__init__(message)
+        self.headers = [("www-authenticate", f'Bearer realm="{realm}"')]
 
 
 class InvalidToken(Unauthorized):

@@ -24,7 +24,8 @@ ratelog = RateLimitedLog(log, lines=1)
 def build_app(config: Config) -> App:
     broker, presence = build_backend(config.broker, config.limits)
     node = Node(broker, config.namespaces, presence=presence, limits=config.limits)
-    return App.create(node, config.server, centrifugo=config.centrifugo, auth=config.auth)
+    return App.create(node, config.server, centrifugo=config.centrifugo, auth=config.auth,
+                      admin=config.admin)
 
 
 async def serve(config: Config, sock: socket.socket | None = None) -> None:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 import uvloop
 
+from livehub.admin import AdminSettings
 from livehub.app import App
 from livehub.core.auth import AuthSettings
 from livehub.core.channels import Namespaces, public_options
@@ -80,8 +81,10 @@ class LiveServer(LocalAddress):
     """A livehub ``App`` served from its own event loop thread."""
 
     def __init__(self, settings: ServerSettings, namespaces: Namespaces,
-                 limits: Limits | None = None, auth: AuthSettings | None = None) -> None:
+                 limits: Limits | None = None, auth: AuthSettings | None = None,
+                 admin: AdminSettings | None = None) -> None:
         self.settings = settings
+        self.admin = admin
         self.namespaces = namespaces
         self.limits = limits or Limits()
         self.auth = auth
@@ -111,7 +114,7 @@ class LiveServer(LocalAddress):
 
     def create_app(self, node: Node) -> App:
         """The app to serve (a subclass may configure more layers)."""
-        return App.create(node, self.settings, auth=self.auth)
+        return App.create(node, self.settings, auth=self.auth, admin=self.admin)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:
         """Run a coroutine on the server's loop and return its result."""
@@ -185,10 +188,11 @@ def make_server() -> Iterator[ServerFactory]:
         default = overrides.pop("default_options", public_options())
         limits = overrides.pop("limits", None)
         auth = overrides.pop("auth", None)
+        admin = overrides.pop("admin", None)
         params: dict[str, Any] = {"api_key": API_KEY, "clock": False, "port": 0}
         params.update(overrides)
         srv = LiveServer(ServerSettings(**params), Namespaces(default, namespaces), limits,
-                         auth)
+                         auth, admin)
         srv.start()
         servers.append(srv)
         return srv

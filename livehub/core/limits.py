@@ -105,3 +105,9 @@ class TokenBucket:
 
     def spend(self, n: float) -> None:
         self._tokens -= n
+
+    @property
+    def full(self) -> bool:
+        """Whether the bucket held its whole burst at the last refill (a caller may forget
+        it: a new bucket would be the same)."""
+        return self._tokens >= self.burst

@@ -88,6 +88,11 @@ class StreamConnection(Outgoing, asyncio.Protocol):
         self.subscription: Subscription | None = None
         ctx.connections[self] = None
 
+    @property
+    def framing(self) -> StreamFraming:
+        """How this stream looks on the wire (its content type tells SSE from NDJSON)."""
+        return self._framing
+
     def data_received(self, data: bytes) -> None:
         self._ignored += len(data)
         if self._ignored > MAX_IGNORED_INPUT:

@@ -220,6 +220,16 @@ async def _call(method: Method, node: CentrifugoNode, params: Mapping[str, Any],
         return {"error": {"code": exc.error_code, "message": exc.message}}
 
 
+async def call(node: CentrifugoNode, name: str, params: Mapping[str, Any]) -> Result:
+    """One server API call by method name, as ``POST /api/<name>`` runs it (for callers with
+    their own authorization, such as the admin dashboard): ``{"result": ...}`` or
+    ``{"error": ...}``; ``Unavailable`` when the broker cannot serve now."""
+    method = METHODS.get(name)
+    if method is None:
+        return {"error": {"code": int(ErrorCode.METHOD_NOT_FOUND), "message": "method not found"}}
+    return await _call(method, node, params, raise_unavailable=True)
+
+
 async def api_endpoint(node: CentrifugoNode, name: str | None, ctx: ServerContext,
                        request: Request, http: Exchange) -> Response:
     check_api_key(ctx, request)

@@ -141,6 +141,16 @@ async def sse_endpoint(ctx: ServerContext, request: Request,
                         channels=channels, since=since, recent=recent, access=access)
 
 
+async def stream_authorized(ctx: ServerContext, request: Request, http: Exchange,
+                            channels: list[str], access: Access) -> Response | None:
+    """``/stream`` (chunked JSON lines: channel, event, data, cursor) of ``channels`` for a
+    request its caller has authorized itself (the admin dashboard's live tail)."""
+    since = stream_since(request, channels, "cursor", "since")
+    return await _start(ctx, request, http, framing=STREAM_CHUNKED,
+                        variant=json_variant(channels, chunk, "chunk"), channels=channels,
+                        since=since, recent=stream_recent(request), access=access)
+
+
 async def stream_endpoint(ctx: ServerContext, request: Request,
                           http: Exchange) -> Response | None:
     """``GET /stream?channel=a`` — HTTP streaming, one JSON object per line: chunked for

@@ -1,0 +1,81 @@
+"""What the dashboard shows: live connections by transport and protocol, channels with their
+subscribers and positions, the node's counters (read at request time; nothing is kept)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from livehub.errors import LivehubError
+from livehub.protocols.centrifugo import api
+from livehub.protocols.centrifugo.node import CentrifugoNode
+from livehub.transports.context import LongLived, ServerContext
+from livehub.transports.stream import StreamConnection
+from livehub.transports.websocket import WebSocketConnection
+
+MAX_CHANNELS = 200
+"""Channels listed (the most subscribed first)."""
+
+
+def transport_of(conn: LongLived) -> str:
+    """``websocket``, ``sse`` or ``http-stream`` (long-polls are requests, not connections)."""
+    if isinstance(conn, WebSocketConnection):
+        return "websocket"
+    if isinstance(conn, StreamConnection):
+        if conn.framing.content_type.startswith("text/event-stream"):
+            return "sse"
+        return "http-stream"
+    return "other"
+
+
+def protocol_of(conn: LongLived) -> str:
+    """The protocol plug-in that serves ``conn`` (``plain``, ``centrifugo``...), from the
+    package its class lives in."""
+    parts = type(conn).__module__.split(".")
+    if len(parts) > 2 and parts[:2] == ["livehub", "protocols"]:
+        return parts[2]
+    return "plain"
+
+
+def connections(ctx: ServerContext) -> dict[str, object]:
+    """This node's live connections: in total, by transport, by protocol."""
+    conns = list(ctx.connections)
+    by_transport = Counter(transport_of(c) for c in conns)
+    by_protocol = Counter(protocol_of(c) for c in conns)
+    for name in ("websocket", "sse", "http-stream"):
+        by_transport.setdefault(name, 0)
+    return {"total": len(conns), "by_transport": dict(sorted(by_transport.items())),
+            "by_protocol": dict(sorted(by_protocol.items()))}
+
+
+async def channels(ctx: ServerContext, node: CentrifugoNode) -> list[dict[str, object]]:
+    """Channels with subscribers on any node (server API ``channels``), the most subscribed
+    first, each with the position of its newest publication (from which the page derives a
+    rate: publications per second between two looks)."""
+    answer = await api.call(node, "channels", {})
+    found = answer.get("result", {})
+    counts = found.get("channels", {}) if isinstance(found, dict) else {}
+    listed = sorted(counts.items(), key=lambda item: (-item[1]["num_clients"], item[0]))
+    rows: list[dict[str, object]] = []
+    for name, info in listed[:MAX_CHANNELS]:
+        position = ctx.hub.position(name)
+        if position is None:
+            try:
+                position = await ctx.node.top(name)
+            except LivehubError:
+                position = None
+        rows.append({"channel": name, "subscribers": info["num_clients"],
+                     "offset": None if position is None else position.offset,
+                     "epoch": None if position is None else position.epoch})
+    return rows
+
+
+async def snapshot(ctx: ServerContext, node: CentrifugoNode) -> dict[str, object]:
+    """Everything the dashboard refreshes at once."""
+    nodes = await api.call(node, "info", {})
+    result = nodes.get("result", {})
+    return {"time": time.time(), "node": node.name,
+            "connections": connections(ctx),
+            "publications": ctx.hub.publications, "deliveries": ctx.hub.deliveries,
+            "channels": await channels(ctx, node),
+            "nodes": result.get("nodes", []) if isinstance(result, dict) else []}
