@@ -31,11 +31,13 @@ class BrokerSettings:
     redis_password: str | None = None
     """Password (overrides one in the URL; keeps it out of the URL and logs)."""
     redis_username: str | None = None
+    """Username (Redis 6 ACL; overrides one in the URL)."""
     redis_tls_ca: str | None = None
     """CA bundle (PEM file) that signed the Redis server's certificate (rediss:// only)."""
     redis_tls_cert: str | None = None
     """Client certificate (PEM file) for mutual TLS."""
     redis_tls_key: str | None = None
+    """Private key (PEM file) of ``redis_tls_cert``."""
     redis_tls_verify: bool = True
     """Verify the server certificate and host name (turn off for development only)."""
     redis_prefix: str = "livehub"

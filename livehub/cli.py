@@ -1,4 +1,5 @@
-"""The ``livehub`` command: ``serve`` runs the hub, ``bench`` runs the load lab."""
+"""The ``livehub`` command: ``serve`` runs the hub, ``bench`` runs the load lab, ``settings``
+prints the settings reference."""
 
 from __future__ import annotations
 
@@ -26,7 +27,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser = sub.add_parser("serve", help="run the hub")
     add_arguments(serve_parser)
     sub.add_parser("bench", help="run the load lab (livehub bench --help)")
+    settings_parser = sub.add_parser(
+        "settings", help="print the settings reference (every setting, its variable, flag, "
+                         "default and meaning; docs/settings.md)")
+    settings_parser.add_argument("--markdown", action="store_true",
+                                 help="Markdown (the only format for now)")
     args = parser.parse_args(argv)
+    if args.command == "settings":
+        from livehub.settings_doc import markdown
+        serve_only = argparse.ArgumentParser(prog="livehub serve")
+        add_arguments(serve_only)
+        sys.stdout.write(markdown(serve_only))
+        return 0
     try:
         config = load(args)
     except ConfigError as exc:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a fresh machine, then run lint, types and the whole suite.
-#   Debian packages: redis-server, chromium (apt, as root)
+#   Debian packages: redis-server, chromium, nginx, caddy, systemd (systemd-analyze) (apt, as
+#   root)
 #   Python: a virtualenv in .venv with livehub and its test extras
 #   npm: every tests/**/package-lock.json (ws, eventsource, centrifuge...)
 set -euo pipefail
@@ -9,6 +10,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/sbin/nginx ] || need_apt+=(nginx)          # tests/deploy: deploy/nginx in front of hubs
+command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)  # tests/deploy: deploy/caddy
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)  # verifies deploy/systemd
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -51,7 +51,9 @@ class AuthSettings:
     token_jwks_url: str | None = None
     """JWKS endpoint whose keys (by ``kid``) verify RS*/ES* tokens."""
     token_audience: str | None = None
+    """Required ``aud`` claim of tokens (unset: not checked)."""
     token_issuer: str | None = None
+    """Required ``iss`` claim of tokens (unset: not checked)."""
     token_cookie: str = "livehub_token"
     """Cookie holding the connection token on the plain endpoints ('': cookies not read).  A
     cookie counts only on same-origin requests or from an origin listed in

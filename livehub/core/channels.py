@@ -55,15 +55,21 @@ class ChannelOptions:
     allow_publish_for_subscriber: bool = False
     """Clients subscribed to the channel may publish (``client_publish``: any client may)."""
     allow_presence_for_subscriber: bool = False
+    """Clients subscribed to the channel may read its presence."""
     allow_presence_for_client: bool = False
+    """Any client that could see the channel may read its presence."""
     allow_history_for_subscriber: bool = False
+    """Clients subscribed to the channel may read its history."""
     allow_history_for_client: bool = False
+    """Any client that could see the channel may read its history."""
     force_push_join_leave: bool = False
     """Push join/leave to every subscriber, not only to those asking with ``join_leave``."""
     force_recovery: bool = False
     """Make every subscription recoverable (needs history); otherwise a client asks for it
     with ``recoverable`` and needs history permission."""
     force_positioning: bool = False
+    """Make every Centrifugo subscription positioned (the client is told when it missed
+    publications), not only those asking with ``positioned``."""
     write_delay: float | None = None
     """Batching window in seconds of the connections subscribed here (Centrifugo PRO's
     ``client.write_delay``, per namespace): publications to one subscriber within it share one

@@ -22,17 +22,24 @@ from livehub.transports.outgoing import Flusher
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerSettings:
     host: str = "127.0.0.1"
+    """Address to listen on (``0.0.0.0``: every IPv4 interface)."""
     port: int = 8000
+    """Port to listen on (0: any free port, printed at start-up)."""
     api_key: str | None = None
+    """Key of the server API (``X-API-Key``); unset: a random key is made and logged."""
     insecure_api: bool = False
     """Accept server API calls without a key (development only)."""
     allowed_origins: Sequence[str] = ("*",)
     """Origins allowed for CORS and WebSocket handshakes; ``*`` allows all."""
     cors_credentials: bool = False
+    """Allow credentialed CORS requests (cookies) from the listed ``allowed_origins``."""
     heartbeat_interval: float = 15.0
     """Seconds between SSE/stream heartbeats and WebSocket pings (well under 60 s proxies)."""
     pong_timeout: float = 30.0
+    """Not used yet: a silent WebSocket peer is closed with 3012 after three heartbeat
+    intervals without traffic."""
     sse_retry_ms: int = 2000
+    """The SSE ``retry:`` field: milliseconds a browser waits before it reconnects."""
     max_buffer: int = 1024 * 1024
     """Unsent bytes a subscriber may hold before it is disconnected as slow (3008)."""
     write_delay: float = 0.0
@@ -43,15 +50,20 @@ class ServerSettings:
     max_channels: int = 64
     """Channels one stream may subscribe to."""
     poll_timeout: float = 25.0
+    """Seconds a long-poll waits for news when the request names no ``timeout``."""
     max_poll_timeout: float = 120.0
+    """The longest ``timeout`` a long-poll may ask for (400 beyond)."""
     ws_max_message: int = 1024 * 1024
+    """Bytes of one WebSocket message from a client, over all its fragments (1009 beyond)."""
     ws_deflate: bool = True
+    """Offer permessage-deflate (RFC 7692) to WebSocket clients."""
     ws_compress_rate: int = 8 * 1024 * 1024
     """Bytes per second zlib may inflate and deflate for one WebSocket connection: beyond it
     the connection is closed with 3013 (echoes go out uncompressed instead)."""
     ws_compress_global_rate: int = 64 * 1024 * 1024
     """The same budget for all connections together: 1013 (try again later) beyond it."""
     max_body: int = 1024 * 1024
+    """Bytes of one HTTP request body (413 beyond)."""
     head_timeout: float = 10.0
     """Seconds a client has to send a complete request head (408 after)."""
     keepalive_timeout: float = 75.0
@@ -66,8 +78,11 @@ class ServerSettings:
     """Proxy addresses or networks (``10.0.0.0/8``) whose ``Forwarded`` / ``X-Forwarded-For``
     headers name the client; from any other peer those headers are ignored."""
     echo: bool = True
+    """Serve the ``/echo`` WebSocket example."""
     clock: bool = True
+    """Publish the time to ``clock_channel`` every second (the landing page's example)."""
     clock_channel: str = "clock"
+    """The channel of the clock example."""
 
     def __post_init__(self) -> None:
         if self.max_connections < 0 or self.max_connections_per_ip < 0:
