@@ -63,17 +63,18 @@ def test_login_live_count_publish_and_tail(page: Page, make_server: ServerFactor
         text_is(page, "#pub-result", "published at offset 1")
         wait_js(page, """() => [...document.querySelectorAll('#tail-log li.pub')]
                            .some(li => li.textContent.includes('hello from the dashboard'))""")
+        wait_js(page, """() => [...document.querySelectorAll('#history-log li')]
+                           .some(li => li.textContent.includes('hello from the dashboard'))""")
+        text_is(page, 'tr[data-channel="chat:lobby"] td:nth-child(3)', "1")  # its offset
+        if SCREENSHOTS:
+            page.set_viewport_size({"width": 1400, "height": 900})
+            page.screenshot(path=str(DOCS / "admin.png"), full_page=True)
         received = b""
         for chunk in events.iter_bytes():
             received += chunk
             if b"hello from the dashboard" in received:
                 break
         assert b'data: {"text":"hello from the dashboard"}' in received
-        wait_js(page, """() => [...document.querySelectorAll('#history-log li')]
-                           .some(li => li.textContent.includes('hello from the dashboard'))""")
-        if SCREENSHOTS:
-            page.set_viewport_size({"width": 1400, "height": 900})
-            page.screenshot(path=str(DOCS / "admin.png"), full_page=True)
     text_is(page, "#conn-sse", "0")
     assert history(server, "chat:lobby") == [b'{"text":"hello from the dashboard"}']
 
