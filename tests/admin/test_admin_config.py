@@ -54,3 +54,18 @@ def test_unknown_admin_setting_refused(tmp_path: Path) -> None:
     path.write_text('[admin]\npasword = "typo-typo-typo"\n')
     with pytest.raises(ConfigError, match=r"\[admin\]: unknown setting 'pasword'"):
         load(parse("--config", str(path)), environ={})
+
+
+def test_pages_are_package_data() -> None:
+    """The dashboard's files ship in the wheel (``[tool.setuptools.package-data]``)."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())[
+        "tool"]["setuptools"]["package-data"]["livehub"]
+    static = root / "livehub" / "admin" / "static"
+    files = [p.relative_to(root / "livehub").as_posix() for p in static.iterdir()]
+    assert {"admin/static/index.html", "admin/static/login.html", "admin/static/admin.js",
+            "admin/static/admin.css"} <= set(files)
+    assert all(any(fnmatch.fnmatch(f, pattern) for pattern in patterns) for f in files)
