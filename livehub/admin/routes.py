@@ -24,7 +24,7 @@ from livehub.core.permissions import Principal
 from livehub.errors import BadRequest, Forbidden, LoginRequired, Unavailable
 from livehub.protocols.centrifugo import api
 from livehub.protocols.centrifugo.node import CentrifugoNode
-from livehub.protocols.credentials import Access, same_origin
+from livehub.protocols.credentials import Access, cookie, same_origin
 from livehub.protocols.plain.streams import stream_authorized, stream_channels
 from livehub.ratelog import RateLimitedLog
 from livehub.transports.context import ServerContext
@@ -50,14 +50,6 @@ HTML = "text/html; charset=utf-8"
 
 def _asset(name: str) -> bytes:
     return resources.files("livehub.admin").joinpath("static", name).read_bytes()
-
-
-def _cookie(request: Request) -> str | None:
-    for part in request.headers.get("cookie", "").split(";"):
-        key, sep, value = part.strip().partition("=")
-        if sep and key == COOKIE:
-            return value.strip()
-    return None
 
 
 class Admin:
@@ -93,7 +85,7 @@ class Admin:
 
     def session(self, request: Request) -> str | None:
         """The request's valid session cookie, or None."""
-        value = _cookie(request)
+        value = cookie(request, COOKIE)
         return value if self.sessions.valid(value) else None
 
     def authorize(self, request: Request, *, change: bool) -> float | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 
 import httpx
 import pytest
@@ -122,6 +123,29 @@ def test_same_origin_checks_see_the_browser_host(deployment: Deployment) -> None
         foreign = http.post(url + "/api/publish", json={"channel": "chat:x", "data": 1},
                             headers={"X-API-Key": API_KEY, "Origin": "https://evil.example"})
         assert foreign.status_code == 403
+
+
+def test_admin_lists_both_nodes_through_the_proxy(deployment: Deployment) -> None:
+    """Logged in through the proxy, the dashboard's data names both hubs (the nodes hear
+    each other's heartbeats through Redis), whichever hub answers: the session cookie is
+    valid on every node with the same secret."""
+    url = deployment.proxy.url
+    with client() as http:
+        login = http.post(url + "/admin/login", data={"password": ADMIN_PASSWORD},
+                          headers={"Origin": url})
+        assert login.status_code == 303
+        deadline = time.monotonic() + 15
+        names: set[str] = set()
+        answered: set[str] = set()
+        while (names != {"hub1", "hub2"} or answered != {"hub1", "hub2"}) \
+                and time.monotonic() < deadline:
+            stats = http.get(url + "/admin/api/stats")
+            assert stats.status_code == 200, stats.text
+            names = {node["name"] for node in stats.json()["nodes"]}
+            answered.add(stats.json()["node"])
+            time.sleep(0.1)
+        assert names == {"hub1", "hub2"}
+        assert answered == {"hub1", "hub2"}
 
 
 def seconds(value: str) -> float:
