@@ -176,3 +176,23 @@ def test_short_secrets_refused(secret: str) -> None:
         AdminSettings(admin_password=secret)
     with pytest.raises(ConfigError, match="at least 8"):
         AdminSettings(admin_token=secret)
+
+
+def test_login_budget_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most ``MAX_TRACKED`` addresses are remembered: refilled ones are forgotten first (a
+    new bucket would be the same), then the oldest; a spent address stays spent meanwhile."""
+    from livehub.admin import session
+
+    monkeypatch.setattr(session, "MAX_TRACKED", 10)
+    budget = session.LoginBudget(AdminSettings(admin_password=PASSWORD, admin_login_burst=1,
+                                               admin_login_rate=1.0))
+    assert budget.take("10.0.0.1", now=0.0)
+    assert not budget.take("10.0.0.1", now=0.1)  # spent
+    for n in range(2, 11):
+        assert budget.take(f"10.0.0.{n}", now=5.0)
+    assert budget.take("10.0.0.11", now=5.5)  # 10.0.0.1 refilled by now: forgotten
+    assert len(budget._buckets) <= 10
+    assert "10.0.0.1" not in budget._buckets
+    for n in range(12, 40):
+        budget.take(f"10.0.0.{n}", now=5.6)  # all spent: the oldest go
+        assert len(budget._buckets) <= 10
