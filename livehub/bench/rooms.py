@@ -54,12 +54,12 @@ async def rooms(target: Target, p: Params, progress: Progress) -> dict[str, Any]
         raise ValueError("the rooms scenario publishes through a WebSocket member of each room")
     n_rooms, per_room = max(1, p.channels), max(1, p.subscribers)
     n = n_rooms * per_room
-    stride = max(1, n // max(1, p.probes))
-    # subscriber i is in room i % n_rooms: probes (every stride-th) spread over the rooms
+    # subscriber i is in room i % n_rooms; probe j is in room j % n_rooms: one per room first
     room_of = [i % n_rooms for i in range(n)]
+    probes = set(range(min(n, max(1, p.probes))))
     factories: list[Callable[[], Conn]] = [
         _subscriber_factory(_room_routes(routes, room_of[i]), p.transport, target.port, st,
-                            probe=i % stride == 0, deflate=p.deflate)
+                            probe=i in probes, deflate=p.deflate)
         for i in range(n)
     ]
     subs, connect_us = await _open_many(factories, target.port, p.concurrency,
