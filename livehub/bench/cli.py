@@ -199,8 +199,8 @@ def _rooms_cases(duration: float) -> dict[str, tuple[Params, list[str]]]:
             dataclasses.replace(shape, rate=rate), ROOM_PEERS)
     for size in (100, 4096, 65536):
         for deflate in (False, True):
-            name = f"rooms-ws-150x100-50ps-{size}B" + ("-deflate" if deflate else "")
-            cases[name] = (Params("rooms", "ws", channels=150, subscribers=100, rate=50.0,
+            name = f"rooms-ws-100x20-200ps-{size}B" + ("-deflate" if deflate else "")
+            cases[name] = (Params("rooms", "ws", channels=100, subscribers=20, rate=200.0,
                                   size=size, deflate=deflate, duration=duration),
                            ["node-ws-rooms"] if deflate else ROOM_PEERS)
     return cases
