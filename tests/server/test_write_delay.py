@@ -5,6 +5,7 @@ rule is the same.  Unit cases over a stand-in transport, then real sockets and c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import struct
 
@@ -15,6 +16,8 @@ from livehub.codes import Disconnect
 from livehub.core.channels import public_options
 from livehub.wire.payload import PayloadKind
 
+from ..centrifugo.conftest import OPEN, make_cf_server, token
+from ..centrifugo.wsclient import RawClient, connect
 from ..conftest import TEST_NAMESPACES, LiveServer, ServerFactory
 from .test_outgoing import MAX, Conn, HeldTransport
 from .wsraw import handshake
@@ -217,3 +220,25 @@ async def test_sse_subscribers_get_every_publication_in_order_through_a_window(
                 break
     data = [line[6:] for line in text.splitlines() if line.startswith("data: ")]
     assert data == [f"m{i}" for i in range(20)]
+
+
+async def test_centrifugo_subscriptions_take_their_namespaces_window() -> None:
+    namespaces = {"batched": dataclasses.replace(OPEN, write_delay=0.2)}
+    srv = await asyncio.to_thread(make_cf_server, namespaces=namespaces)
+    try:
+        async with connect(srv.cf_ws, compression=None) as ws:
+            client = RawClient(ws)
+            await client.call("connect", {"token": token("u1")})
+            reply = await client.call("subscribe", {"channel": "batched:a"})
+            assert "error" not in reply
+            await asyncio.to_thread(_publish_in_turns, srv, "batched:a", 5)
+            pubs: list[object] = []
+            while len(pubs) < 5:
+                push = await client.push()
+                if "pub" in push:  # join pushes are skipped
+                    pubs.append(push["pub"]["data"])
+        assert pubs == [f"m{i}" for i in range(5)]
+        assert srv.app is not None
+        assert srv.app.ctx.flusher.window_stats()["connections"] >= 1
+    finally:
+        await asyncio.to_thread(srv.stop)
