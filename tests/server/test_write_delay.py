@@ -242,3 +242,17 @@ async def test_centrifugo_subscriptions_take_their_namespaces_window() -> None:
         assert srv.app.ctx.flusher.window_stats()["connections"] >= 1
     finally:
         await asyncio.to_thread(srv.stop)
+
+
+def test_heartbeats_still_go_out_through_a_window(make_server: ServerFactory) -> None:
+    srv = make_server(write_delay=WINDOW, heartbeat_interval=0.1)
+    sock = handshake(srv.port, "/ws?channel=chat:h")
+    try:
+        data = b""
+        while len(data) < 2:  # the first frame the server sends (nothing is published)
+            chunk = sock.recv(65536)
+            assert chunk, "closed before a ping"
+            data += chunk
+    finally:
+        sock.close()
+    assert data[0] == 0x89  # a ping (RFC 6455 §5.5.2), one window late at most
