@@ -145,14 +145,22 @@ async def _run_one(case: Case, opts: Options, versions: dict[str, str],
         return await runner(target, case.params, progress)
     if case.params.cluster > 1 or case.params.workers > 0:
         return await _run_cluster(case, opts, progress)
-    port = free_port()
-    launch = launch_for(spec, port, opts.cache, opts.livehub_root,
-                        livehub_python=opts.livehub_python, peer_python=opts.peer_python,
-                        extra=livehub_args(case.params))
     cpus = {0} if opts.pin and (os.cpu_count() or 1) > 1 else None
-    server = ServerProcess(spec, launch, port, opts.logs / f"{spec.name}.log", cpus)
-    progress.show(f"starting {spec.name} on port {port}", force=True)
-    server.start()
+    for attempt in range(3):
+        # free_port() only finds a port free now: another process may take it before the
+        # server binds it (a busy shared machine), so a start that lost the race is retried
+        port = free_port()
+        launch = launch_for(spec, port, opts.cache, opts.livehub_root,
+                            livehub_python=opts.livehub_python, peer_python=opts.peer_python,
+                            extra=livehub_args(case.params))
+        server = ServerProcess(spec, launch, port, opts.logs / f"{spec.name}.log", cpus)
+        progress.show(f"starting {spec.name} on port {port}", force=True)
+        try:
+            server.start()
+            break
+        except RuntimeError as exc:
+            if attempt == 2 or "in use" not in str(exc).lower():
+                raise
     profiler: subprocess.Popen[bytes] | None = None
     try:
         here = str(Path(sys.executable).parent)
