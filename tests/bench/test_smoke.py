@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from livehub.bench.cli import _compare_cases, _opt_in
 from livehub.bench.report import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,3 +156,11 @@ def test_fanout_over_livehub_workers_and_redis(tmp_path: Path) -> None:
     assert case["group"] == "fanout-ws-10-workers2" and case["params"]["workers"] == 2
     assert len(f["cluster"]["worker_pids"]) == 2 and len(f["server_process_cpu_util"]) == 3
     assert f["redis_cpu_us_per_delivery"] is not None and f["server_alive_after"]
+
+
+def test_compare_runs_the_issue_15_cases_only_when_named() -> None:
+    plan = _compare_cases(1.0, 10)
+    default = [n for n in plan if not _opt_in(n)]
+    assert "fanout-ws-1000" in default and "idle-sse" in default
+    assert not any(n.startswith(("window-", "rooms-")) for n in default)
+    assert {"window-ws-1000", "window-sse-1000", "rooms-ws-1500x10"} <= set(plan)
