@@ -166,9 +166,16 @@ class App:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self, sock: socket.socket | None = None) -> None:
+        """Connect the node, listen (on ``sock`` if given) and start the periodic work."""
+        await self.ctx.node.start()
+        await self.listen(sock)
+        self.start_tasks()
+
+    async def listen(self, sock: socket.socket | None = None) -> None:
+        """Serve HTTP on ``sock`` (or on the settings' host and port); the node must be
+        started already (an embedded hub listens next to its ASGI mount)."""
         loop = asyncio.get_running_loop()
         settings = self.ctx.settings
-        await self.ctx.node.start()
         limits = HttpLimits(max_body=settings.max_body, head_timeout=settings.head_timeout,
                             keepalive_timeout=settings.keepalive_timeout)
         self.admission = admission = Admission(ConnectionLimits(
@@ -190,9 +197,22 @@ class App:
         else:
             self._server = await loop.create_server(factory, settings.host, settings.port,
                                                     backlog=4096, reuse_address=True)
+
+    def start_tasks(self) -> None:
+        """Start the periodic work: heartbeats and expiry of every connection, the clock."""
+        loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._heartbeats()))
-        if settings.clock:
+        if self.ctx.settings.clock:
             self._tasks.append(loop.create_task(self._clock()))
+
+    def stop_listening(self) -> None:
+        """Stop accepting and close idle HTTP connections of the listener; the node, its
+        long-lived connections and the periodic work go on (``stop`` ends those)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for http in list(self._http):
+            http.shutdown()
 
     @property
     def port(self) -> int:
