@@ -26,6 +26,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from livehub.app import App
+from livehub.asgi import AsgiApp, Authenticate
+from livehub.asgi.types import ASGIApp
 from livehub.config import Config, load
 from livehub.errors import ConfigError
 from livehub.results import History, Member, Message, Published
@@ -86,14 +88,16 @@ class Hub:
     (``"redis://host:6379/0"``: shared with every other hub and ``livehub serve`` process on
     that Redis).  ``config``: a ``livehub.config.Config`` or the path of a TOML file like the
     server's (``docs/configuration``); by default the built-in defaults, without the clock and
-    echo examples.
+    echo examples.  ``authenticate``: the default hook of ``asgi()`` (see there).
 
     Every method may be called before ``start``: the hub then starts in the running loop.
     """
 
     def __init__(self, *, broker: str | None = None,
-                 config: Config | str | os.PathLike[str] | None = None) -> None:
+                 config: Config | str | os.PathLike[str] | None = None,
+                 authenticate: Authenticate | None = None) -> None:
         self.config = _config(config, broker)
+        self._authenticate = authenticate
         self._app: App | None = None
         self._lock: asyncio.Lock | None = None
         self._listeners = 0
@@ -197,6 +201,21 @@ class Hub:
                 for client, info in entries.items()}
 
     # -- front ends --------------------------------------------------------------------------
+
+    def asgi(self, *, prefix: str = "", authenticate: Authenticate | None = None,
+             fallback: ASGIApp | None = None) -> ASGIApp:
+        """The hub's endpoints as an ASGI application (``livehub.asgi``): mount it
+        (``app.mount("/live", hub.asgi())``), or serve it with a ``prefix`` and a
+        ``fallback`` app for every other path (Django: ``hub.asgi(prefix="/live",
+        fallback=get_asgi_application())``).  As the top-level app it also runs the hub's
+        lifespan.
+
+        ``authenticate(scope)`` (sync or async) returns the user id of a request from the
+        host app's own session, or None (then tokens decide, then anonymous); the permission
+        model treats the request as that user's, on every plain endpoint."""
+        return AsgiApp(self._started, prefix=prefix,
+                       authenticate=authenticate or self._authenticate, fallback=fallback,
+                       lifespan=(self.start, self.stop))
 
     @contextlib.asynccontextmanager
     async def serve(self, *, host: str | None = None, port: int | None = None,

@@ -8,7 +8,8 @@ counts only when the request has no ``Origin`` or a same-origin one, or one list
 ``allowed_origins`` (never through ``*``): a page of another site cannot borrow a user's cookie
 to read private channels (cross-site WebSocket hijacking).  Without a token the client is
 anonymous (user ``""``).  Subscription tokens come as ``sub_token`` parameters, one per channel
-(each names its channel in the ``channel`` claim).  Every channel is then checked by
+(each names its channel in the ``channel`` claim).  Under the ASGI adapter, a user the host
+app's ``authenticate`` hook names (``Request.user``) comes first.  Every channel is then checked by
 ``livehub.core.permissions``; a refusal is ``TokenExpired``/``InvalidToken`` (401) or
 ``PermissionDenied`` (403), which each endpoint answers in its own way.
 """
@@ -83,6 +84,8 @@ def request_token(ctx: ServerContext, request: Request) -> str | None:
 async def authenticate(ctx: ServerContext, request: Request) -> Access:
     """The principal behind ``request``; raise ``InvalidToken``/``TokenExpired`` (401)."""
     insecure = ctx.auth.client_insecure
+    if request.user is not None:  # vouched for by the host app (ASGI adapter)
+        return Access(Principal.of(request.user, insecure=insecure), None)
     token = request_token(ctx, request)
     if token is None:
         return Access(Principal(insecure=insecure), None)

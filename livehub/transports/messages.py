@@ -29,6 +29,10 @@ class Request:
     """``ip:port`` of the peer, or the client address a trusted proxy forwarded."""
     version: str = "1.1"
     """``"1.1"`` or ``"1.0"`` (other versions are refused before a handler sees them)."""
+    user: str | None = None
+    """The user the host application vouches for (the ASGI adapter's ``authenticate`` hook,
+    from its own session); None: the request's credentials decide.  Never set from anything
+    the client sends."""
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)

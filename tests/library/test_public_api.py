@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -130,14 +129,6 @@ class Subscribed(SubscriptionEventHandler):
 
     async def on_subscribed(self, ctx: SubscribedContext) -> None:
         self.subscribed.set()
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.redis
