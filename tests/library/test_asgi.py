@@ -21,7 +21,6 @@ from starlette.routing import Mount, Route
 
 import livehub
 from livehub.config import Config
-from livehub.core.auth import AuthSettings
 from livehub.core.channels import ChannelOptions, Namespaces, public_options
 from livehub.transports.context import ServerSettings
 
@@ -110,7 +109,7 @@ async def test_ws_poll_stream_and_refusals(serve_asgi: AsgiFactory, kind: str) -
         async with websockets.connect(f"{server.ws_url}/live/ws?channel=chat:a") as ws:
             await ws.send("hi")
             assert await asyncio.wait_for(ws.recv(), 5) == "hi"
-            published = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
                 hub.publish("chat:a", b"\x01\x02"), server.loop))
             assert await asyncio.wait_for(ws.recv(), 5) == b"\x01\x02"
         # where clients may not publish: 3507, the same close code as on the fast server
