@@ -32,7 +32,7 @@ while IFS= read -r lock; do
 done < <(find tests -name package-lock.json -not -path '*/node_modules/*' | sort)
 
 echo "== ruff"
-.venv/bin/ruff check livehub tests compliance
+.venv/bin/ruff check livehub tests compliance examples
 echo "== import layers (import-linter)"
 .venv/bin/lint-imports
 echo "== mypy"

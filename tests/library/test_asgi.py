@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from livehub.core.channels import ChannelOptions, Namespaces, public_options
 from livehub.transports.context import ServerSettings
 
 from ..sseclient import Interpreter, take
-from .conftest import AsgiFactory, AsgiServer, load_example
+from .conftest import AsgiFactory, AsgiServer, GranianServer, load_example
 
 SERVERS = ["uvicorn", "hypercorn"]
 API_KEY = "asgi-key"
@@ -240,3 +241,28 @@ async def test_shutdown_tells_subscribers(serve_asgi: AsgiFactory) -> None:
         server.call(hub.stop())
         (event,) = await reader.next(1)
     assert event["event"] == "disconnect" and json.loads(event["data"])["code"] == 3001
+
+
+@pytest.fixture
+def granian() -> Iterator[GranianServer]:
+    server = GranianServer("examples.fastapi_app:app", {})
+    try:
+        server.wait_listening()
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_example_app_under_granian(granian: GranianServer) -> None:
+    """granian (a Rust ASGI server, in a process of its own): SSE and the raw WebSocket
+    through the mount."""
+    async with httpx.AsyncClient(timeout=10) as http, http.stream(
+            "GET", f"{granian.url}/live/events?channel=news") as response:
+        reader = SseReader(response)
+        assert (await reader.next(1))[0]["event"] == "checkpoint"
+        assert (await http.post(f"{granian.url}/news", params={"title": "g"})).is_success
+        (event,) = await reader.next(1)
+        assert json.loads(event["data"]) == {"title": "g"}
+    async with websockets.connect(f"{granian.ws_url}/live/ws?channel=chat:g") as ws:
+        await ws.send("hey")
+        assert await asyncio.wait_for(ws.recv(), 5) == "hey"
