@@ -17,10 +17,10 @@ from livehub.bench.runner import Case, Options, figure, run_cases, write_result
 from livehub.bench.scenarios import SCENARIOS, Params
 from livehub.bench.servers import SERVERS, TRANSPORTS, snapshot_livehub
 
-WS_PEERS = ["node-ws", "websockets", "picows", "aiohttp"]
-ECHO_PEERS = ["node-ws-echo", "websockets", "picows", "aiohttp"]
-SSE_PEERS = ["express-sse-fanout", "sse-starlette"]
-IDLE_SSE_PEERS = ["express-sse-fanout", "express-sse", "sse-starlette"]
+WS_PEERS = ["livehub-asgi", "node-ws", "websockets", "picows", "aiohttp"]
+ECHO_PEERS = ["livehub-asgi", "node-ws-echo", "websockets", "picows", "aiohttp"]
+SSE_PEERS = ["livehub-asgi", "express-sse-fanout", "sse-starlette"]
+IDLE_SSE_PEERS = ["livehub-asgi", "express-sse-fanout", "express-sse", "sse-starlette"]
 ROOM_PEERS = ["node-ws-rooms", "picows-rooms"]
 
 
@@ -191,6 +191,10 @@ def _compare_cases(duration: float, idle_n: int) -> dict[str, tuple[Params, list
         "echo-100": (Params("echo", connections=100, duration=duration), ECHO_PEERS),
         "idle-ws": (Params("idle", "ws", connections=idle_n), WS_PEERS),
         "idle-sse": (Params("idle", "sse", connections=idle_n), IDLE_SSE_PEERS),
+        # Socket.IO's own protocol: compare with the ws cases of the same size
+        "fanout-socketio-1000": (Params("fanout", "socketio", subscribers=1000,
+                                        duration=duration), ["python-socketio"]),
+        "idle-socketio": (Params("idle", "socketio", connections=idle_n), ["python-socketio"]),
     }
 
 
@@ -296,6 +300,8 @@ def _cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
                 cases.extend(Case(server, dataclasses.replace(params, write_delay=ms / 1000),
                                   name, window_label(ms)) for ms in WINDOWS_MS)
                 continue
+            if not SERVERS[server].supports(params.scenario, params.transport):
+                continue  # livehub speaks no Socket.IO
             cases.append(Case(server, params, name))
     doc = run_cases("compare", argv, cases, _options(args))
     path = write_result(doc, args.out, "compare")

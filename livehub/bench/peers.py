@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from livehub.bench.socketio import PY_SOCKETIO
+
 NODE_PACKAGES = {"ws": "^8", "express": "^5"}
 PYTHON_PACKAGES = [
     "websockets",
@@ -32,6 +34,7 @@ PYTHON_PACKAGES = [
     "starlette",
     "uvicorn",
     "httptools",
+    "python-socketio",
 ]
 
 NODE_WS_ECHO = """\
@@ -357,6 +360,16 @@ async def publish(request):
 app = Starlette(routes=[Route("/events", events), Route("/publish", publish, methods=["POST"])])
 """
 
+PY_LIVEHUB_ASGI = """\
+\"\"\"livehub's ASGI adapter as the whole app (``hub.asgi()``), for uvicorn: the same endpoints
+and config as ``livehub serve``, framed by the ASGI server.\"\"\"
+import os
+
+import livehub
+
+app = livehub.Hub(config=os.environ["LIVEHUB_BENCH_CONFIG"]).asgi()
+"""
+
 SCRIPTS = {
     "node-ws-echo.js": NODE_WS_ECHO,
     "node-ws-broadcast.js": NODE_WS_BROADCAST,
@@ -368,6 +381,8 @@ SCRIPTS = {
     "py_picows_rooms.py": PY_PICOWS_ROOMS,
     "py_aiohttp.py": PY_AIOHTTP,
     "py_sse_starlette.py": PY_SSE_STARLETTE,
+    "livehub_asgi.py": PY_LIVEHUB_ASGI,
+    "py_socketio.py": PY_SOCKETIO,
 }
 
 

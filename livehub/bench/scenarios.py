@@ -37,6 +37,7 @@ from livehub.bench.clients import (
 )
 from livehub.bench.procstat import Snapshot, core_figures, rss_kib
 from livehub.bench.servers import Routes
+from livehub.bench.socketio import SioProbe, SioPublisher, SioSubscriber
 from livehub.bench.stats import RunStats, percentiles
 from livehub.bench.wire import http_get_request, http_post_request, make_payload, ws_upgrade_request
 
@@ -209,6 +210,10 @@ def _subscriber_factory(routes: Routes, transport: str, port: int, st: RunStats,
         return lambda: cls_stream(st, request)
     if transport == "poll":
         return lambda: _ReadyPoll(st, path, port, probe=probe)
+    if transport == "socketio":
+        request = ws_upgrade_request(path, port)
+        cls_sio = SioProbe if probe else SioSubscriber
+        return lambda: cls_sio(st, request)
     if transport == "centrifugo-ws":
         request = ws_upgrade_request(path, port)
         cls_cf = CfProbe if probe else CfSubscriber
@@ -229,6 +234,10 @@ class _ReadyPoll(PollSubscriber):
 def _publisher_factory(routes: Routes, transport: str, port: int, st: RunStats,
                        pipeline: int = 1) -> Callable[[], Conn]:
     how = routes.publisher_for(transport)
+    if how == "ws" and transport == "socketio":
+        assert routes.ws_publish is not None
+        request = ws_upgrade_request(routes.ws_publish, port)
+        return lambda: SioPublisher(st, request)
     if how == "ws":
         assert routes.ws_publish is not None
         request = ws_upgrade_request(routes.ws_publish, port)
@@ -362,7 +371,7 @@ async def fanout(target: Target, p: Params, progress: Progress,
         _publisher_factory(target.routes, p.transport, target.port, pub_st, p.http_pipeline),
         target.port,
     )
-    assert isinstance(pub, WsPublisher | HttpPublisher)
+    assert isinstance(pub, WsPublisher | HttpPublisher | SioPublisher)
     await asyncio.sleep(0.5)  # let every subscription settle on the server
 
     live = len(subs)

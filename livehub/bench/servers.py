@@ -16,11 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from livehub.bench import socketio
 from livehub.bench.peers import write_scripts
 
-TRANSPORTS = ("ws", "sse", "stream", "poll", "centrifugo-ws")
+TRANSPORTS = ("ws", "sse", "stream", "poll", "centrifugo-ws", "socketio")
 """Every transport the lab knows. ``centrifugo-ws`` is the Centrifugo JSON protocol over
-``/connection/websocket`` (livehub only), published to through the raw ``/ws``."""
+``/connection/websocket`` (livehub only), published to through the raw ``/ws``; ``socketio``
+is Socket.IO over WebSocket (the python-socketio peer, ``bench.socketio``)."""
 
 LIVEHUB_CHANNEL = "bench:x"
 LIVEHUB_API_KEY = "bench-key"
@@ -76,7 +78,7 @@ class Routes:
 
     def publisher_for(self, transport: str) -> str | None:
         """``"ws"`` or ``"http"``: how the fan-out of ``transport`` is published, if it can be."""
-        if transport in ("ws", "centrifugo-ws") and self.ws_publish:
+        if transport in ("ws", "centrifugo-ws", "socketio") and self.ws_publish:
             return "ws"
         if transport in self.subscribe and self.http_publish:
             return "http"
@@ -154,6 +156,16 @@ SERVERS: dict[str, ServerSpec] = {
 }
 
 
+SERVERS["python-socketio"] = ServerSpec(
+    "python-socketio", "python", "py_socketio.py",
+    Routes(subscribe={"socketio": socketio.PATH}, ws_publish=socketio.PATH),
+    "python-socketio AsyncServer (ASGI) under uvicorn (uvloop, httptools)")
+SERVERS["livehub-asgi"] = ServerSpec(
+    "livehub-asgi", "livehub", "livehub_asgi.py", SERVERS["livehub"].routes,
+    "livehub's ASGI adapter (hub.asgi()) under uvicorn (uvloop, httptools)")
+"""The same endpoints through ``livehub.asgi``: what mounting livehub in an ASGI app costs."""
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -225,6 +237,13 @@ def launch_for(spec: ServerSpec, port: int, cache: Path, livehub_root: Path, *,
         for name in ("LIVEHUB_HOST", "LIVEHUB_PORT", "LIVEHUB_CONFIG", "LIVEHUB_API_KEY"):
             env.pop(name, None)
         env["PYTHONPATH"] = str(livehub_root)
+        if spec.name == "livehub-asgi":  # uvicorn must be installed beside livehub
+            env["LIVEHUB_BENCH_CONFIG"] = str(config)
+            argv = [livehub_python, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+                    "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                    "--log-level", "warning", "--lifespan", "on", "livehub_asgi:app"]
+            env["PYTHONPATH"] = f"{livehub_root}{os.pathsep}{write_scripts(cache)}"
+            return Launch(argv, livehub_root, env)
         argv = [livehub_python, "-m", "livehub", "serve", "--host", "127.0.0.1",
                 "--port", str(port), "--config", str(config), *extra]
         return Launch(argv, livehub_root, env)
@@ -233,10 +252,11 @@ def launch_for(spec: ServerSpec, port: int, cache: Path, livehub_root: Path, *,
         env["NODE_PATH"] = str(cache / "node" / "node_modules")
         return Launch(["node", str(folder / spec.script)], folder, env)
     python = peer_python or str(cache / "pyvenv" / "bin" / "python")
-    if spec.name == "sse-starlette":
+    if spec.name in ("sse-starlette", "python-socketio"):
+        module = spec.script.removesuffix(".py")
         argv = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
                 "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                "--log-level", "warning", "py_sse_starlette:app"]
+                "--log-level", "warning", f"{module}:app"]
         return Launch(argv, folder, env)
     return Launch([python, str(folder / spec.script)], folder, env)
 
@@ -346,7 +366,8 @@ def describe(spec: ServerSpec, versions: dict[str, str], livehub_root: Path) -> 
     else:
         package = {"websockets": "websockets", "picows": "picows", "aiohttp": "aiohttp",
                    "picows-rooms": "picows",
-                   "sse-starlette": "sse-starlette"}.get(spec.name, spec.name)
+                   "sse-starlette": "sse-starlette",
+                   "python-socketio": "python-socketio"}.get(spec.name, spec.name)
         out["version"] = versions.get(f"pypi:{package}", "?")
         out["python"] = versions.get("pypi:python", "?")
     return out
