@@ -266,3 +266,44 @@ async def test_example_app_under_granian(granian: GranianServer) -> None:
     async with websockets.connect(f"{granian.ws_url}/live/ws?channel=chat:g") as ws:
         await ws.send("hey")
         assert await asyncio.wait_for(ws.recv(), 5) == "hey"
+
+
+async def test_session_user_on_the_centrifugo_endpoints(serve_asgi: AsgiFactory) -> None:
+    """A Centrifugo client without a token connects as the user of the host app's session:
+    alice subscribes to ``user:private#alice``; mallory's session is refused (103)."""
+    hub = livehub.Hub(config=hub_config(),
+                      authenticate=lambda scope: scope["session"].get("user"))
+
+    async def login(request: StarletteRequest) -> PlainTextResponse:
+        request.session["user"] = request.query_params["user"]
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/login", login), Mount("/live", hub.asgi())],
+                    middleware=[Middleware(SessionMiddleware, secret_key="s3cret")],
+                    lifespan=hub.lifespan)
+    server = await asyncio.to_thread(serve_asgi, app)
+    replies: dict[str, dict[int, dict[str, Any]]] = {}
+    for user in ("alice", "mallory"):
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            await http.get(f"/login?user={user}")
+            cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+        replies[user] = await connect_and_subscribe(
+            f"{server.ws_url}/live/connection/websocket", cookie, "user:private#alice")
+    assert "connect" in replies["alice"][1] and "subscribe" in replies["alice"][2]
+    assert "connect" in replies["mallory"][1]
+    assert replies["mallory"][2]["error"]["code"] == 103
+
+
+async def connect_and_subscribe(url: str, cookie: str, channel: str
+                                ) -> dict[int, dict[str, Any]]:
+    """The replies to a token-less Centrifugo connect (id 1) and a subscribe (id 2)."""
+    async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
+        await ws.send('{"id":1,"connect":{}}\n'
+                      + json.dumps({"id": 2, "subscribe": {"channel": channel}}))
+        replies: dict[int, dict[str, Any]] = {}
+        while len(replies) < 2:
+            for line in str(await asyncio.wait_for(ws.recv(), 5)).splitlines():
+                reply = json.loads(line)
+                if "id" in reply:
+                    replies[reply["id"]] = reply
+        return replies

@@ -92,6 +92,8 @@ async def connect_session(session: Session, params: Mapping[str, Any], command_i
     insecure = node.auth.client_insecure
     if token and node.verifier.configured:
         claims = await node.verifier.connection(token)
+    elif session.vouched is not None and not token:  # the host app's session (ASGI)
+        claims = ConnectionClaims(session.vouched, None)
     elif insecure or (settings.client_anonymous and not token):
         claims = ConnectionClaims("", None)
     elif token:

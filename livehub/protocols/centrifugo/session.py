@@ -151,6 +151,9 @@ class Session:
         self.user = ""
         self.principal: Principal = ANONYMOUS
         """Who the session is for the permission model (set by ``connect``)."""
+        self.vouched: str | None = None
+        """The user the host application vouches for (``Request.user``, the ASGI adapter's
+        ``authenticate`` hook): ``connect`` without a token is that user's."""
         self.conn_info: bytes | None = None
         self.state = State.CONNECTING
         self.subs: dict[str, ChannelSub] = {}

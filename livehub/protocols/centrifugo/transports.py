@@ -143,6 +143,7 @@ async def websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, request: 
     handshake = _handshake(ctx, request)
     conn, tail = http.take_over(
         lambda transport: CentrifugoWebSocket(ctx, transport, handshake, node, uni=False))
+    conn.session.vouched = request.user
     conn.start(handshake, tail)
 
 
@@ -152,6 +153,7 @@ async def uni_websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, reque
     connect = request.arg("cf_connect")
     conn, tail = http.take_over(
         lambda transport: CentrifugoWebSocket(ctx, transport, handshake, node, uni=True))
+    conn.session.vouched = request.user
     conn.start(handshake, tail if connect is None else b"")
     if connect is not None:
         conn.start_uni(connect)
@@ -180,9 +182,11 @@ def _take_over_stream(node: CentrifugoNode, ctx: ServerContext, request: Request
                       http: Exchange, *, name: str, uni: bool, sse: bool
                       ) -> CentrifugoStream:
     variant, framing, ping = _stream_kind(sse=sse, uni=uni)
-    return open_stream(http, request, framing, lambda transport: CentrifugoStream(
+    conn = open_stream(http, request, framing, lambda transport: CentrifugoStream(
         ctx, transport, node, name=name, uni=uni, variant=variant, framing=framing,
         ping_frame=ping))
+    conn.session.vouched = request.user
+    return conn
 
 
 def _connect_text(node: CentrifugoNode, request: Request) -> str:
