@@ -212,7 +212,7 @@ class Hub:
 
         ``authenticate(scope)`` (sync or async) returns the user id of a request from the
         host app's own session, or None (then tokens decide, then anonymous); the permission
-        model treats the request as that user's, on every plain endpoint."""
+        model treats the request as that user's, on every endpoint."""
         return AsgiApp(self._started, prefix=prefix,
                        authenticate=authenticate or self._authenticate, fallback=fallback,
                        lifespan=(self.start, self.stop))

@@ -14,10 +14,11 @@ mount (``root_path``, as Starlette and Django set it); ``prefix`` strips one mor
 are not the hub's go to ``fallback`` when given (a Django app), else get the hub's 404.
 
 ``authenticate(scope)``, when given, names the user of a request from the host app's own
-session (Starlette's ``scope["session"]``, Django's session cookie): the credentials check of
-every plain endpoint then treats the request as that user's (``Request.user``); ``None`` falls
-back to tokens, then anonymous.  The hook is asked only for requests without an ``Origin``,
-from the same origin, or from one listed in ``allowed_origins`` (``session_allowed``).
+session (Starlette's ``scope["session"]``, Django's session cookie): every endpoint then treats
+the request as that user's (``Request.user``: the plain endpoints' credentials check, a
+Centrifugo connect without a token); ``None`` falls back to tokens, then anonymous.  The hook
+is asked only for requests without an ``Origin``, from the same origin, or from one listed in
+``allowed_origins`` (``session_allowed``).
 """
 
 from __future__ import annotations
