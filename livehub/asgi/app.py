@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, cast
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from livehub.asgi.exchange import AsgiExchange
@@ -34,17 +34,15 @@ from livehub.asgi.types import ASGIApp, Receive, Scope, Send
 from livehub.errors import LivehubError
 from livehub.ratelog import RateLimitedLog
 from livehub.transports.context import ServerContext
-from livehub.transports.http import HttpConnection
 from livehub.transports.messages import Request, Response, error_response, refusal
 from livehub.transports.outgoing import Outgoing
+from livehub.transports.routing import Handler
 
 log = logging.getLogger(__name__)
 rlog = RateLimitedLog(log)
 
 Authenticate = Callable[[Scope], "str | Awaitable[str | None] | None"]
 """The host app's hook: the user id of an ASGI request (its session), or None."""
-
-Handler = Callable[[Request, Any], Awaitable[Response | None]]
 
 
 class Site(Protocol):
@@ -53,8 +51,7 @@ class Site(Protocol):
     @property
     def ctx(self) -> ServerContext: ...
 
-    def find(self, request: Request) -> Callable[[Request, HttpConnection],
-                                                 Awaitable[Response | None]]: ...
+    def find(self, request: Request) -> Handler: ...
 
     def cors_headers(self, request: Request) -> list[tuple[str, str]]: ...
 
@@ -167,8 +164,7 @@ class AsgiApp:
                     request, site.ctx.settings.allowed_origins):
                 user = self._authenticate(scope)
                 request.user = await user if inspect.isawaitable(user) else user
-            handler = cast(Handler, site.find(request))
-            return await handler(request, exchange)
+            return await site.find(request)(request, exchange)
         except LivehubError as exc:
             if exchange.protocol is None:
                 return error_response(exc)
@@ -260,7 +256,7 @@ def make_request(scope: Scope, path: str) -> Request:
     return Request(method="GET" if websocket else scope.get("method", "GET"), path=path,
                    query=query, headers=headers, upgrade=websocket,
                    client=f"{client[0]}:{client[1]}" if client else "",
-                   version="1.0" if version == "1.0" else "1.1")
+                   version=version if version in ("1.0", "2") else "1.1")
 
 
 async def send_response(send: Send, request: Request, response: Response,

@@ -104,8 +104,9 @@ class AsgiTransport(asyncio.Transport):
 
 
 class AsgiExchange:
-    """One ASGI ``http`` or ``websocket`` request seen as an ``Exchange``
-    (``transports.routing``): what endpoints of every protocol answer."""
+    """One ASGI ``http`` or ``websocket`` request as an ``Exchange`` (``transports.routing``,
+    the seam HTTP/1.1 connections and HTTP/2 streams implement too): what the endpoints of
+    every protocol answer."""
 
     def __init__(self, scope_type: str, receive: Receive, send: Send, *,
                  peer: tuple[str, int] | None,
