@@ -42,6 +42,8 @@ P = TypeVar("P", bound=asyncio.BaseProtocol)
 class AsgiTransport(asyncio.Transport):
     """The transport of a taken-over ASGI exchange: writes are queued for ``AsgiExchange.run``."""
 
+    __slots__ = ("_exchange", "_protocol", "aborted", "closing", "queue", "size")
+
     def __init__(self, exchange: AsgiExchange) -> None:
         super().__init__()
         self._exchange = exchange
@@ -107,6 +109,9 @@ class AsgiExchange:
     """One ASGI ``http`` or ``websocket`` request as an ``Exchange`` (``transports.routing``,
     the seam HTTP/1.1 connections and HTTP/2 streams implement too): what the endpoints of
     every protocol answer."""
+
+    __slots__ = ("_extra_headers", "_lost", "_on_lost", "_receive", "_send", "_wake",
+                 "_watcher", "_websocket", "current", "peer", "protocol", "transport")
 
     def __init__(self, scope_type: str, receive: Receive, send: Send, *,
                  peer: tuple[str, int] | None,
