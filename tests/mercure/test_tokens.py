@@ -312,3 +312,12 @@ async def test_a_wrong_api_key_is_401(configured: str | None) -> None:
     for call in (auth.publisher, auth.subscriber):
         exc = await refused(call(wrong))
         assert exc.http_status == 401 and "API key" in exc.message
+
+
+async def test_grants_with_identical_selectors_have_one_receiver_key() -> None:
+    first = await authorizer().subscriber(request(bearer=READER))
+    second = await authorizer().subscriber(request(bearer=legacy(
+        subscribe=["https://example.com/books/{id}"], payload=["another", "payload"])))
+    other = await authorizer().subscriber(request(bearer=legacy(subscribe=["*"])))
+    assert first.receiver_key == second.receiver_key != other.receiver_key
+    assert len({first, second}) == 2  # hashable whatever the payload holds

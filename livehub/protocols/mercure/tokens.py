@@ -156,9 +156,10 @@ def invalid_token(description: str) -> MercureAuthError:
     return MercureAuthError(401, "invalid_token", description)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class MercureGrant:
-    """What one request may do."""
+    """What one request may do (compared and hashed by identity: its payload may be any JSON;
+    ``receiver_key`` says which grants receive the same private updates)."""
 
     principal: Principal
     """The permission model's view: user (``sub``) and the pattern grant of this role."""
@@ -173,6 +174,13 @@ class MercureGrant:
     expire_at: float | None = None
     generation: str = ""
     """``"0.x"``, ``"1.0"``, or ``""`` without a token."""
+
+    @property
+    def receiver_key(self) -> tuple[object, bool]:
+        """Equal for grants that receive the same private updates: the interned subscribe
+        ``SelectorSet`` (grants with identical selectors share one) and development mode.
+        A key for sharing one fan-out decision among subscribers."""
+        return (self.subscribe, self.principal.insecure)
 
     def may_receive(self, topics: Sequence[str]) -> bool:
         """Whether a private update about ``topics`` may reach this subscriber."""
