@@ -211,10 +211,15 @@ BAD = {
     "subscribe-not-strings": legacy(subscribe=[1]),
     "bad-template-in-claim": legacy(subscribe=["https://example.com/{"]),
     "too-many-selectors": legacy(subscribe=[f"urn:{i}" for i in range(257)]),
-    "not-yet-valid": jwt.encode({"mercure": {"subscribe": ["*"]}, "nbf": int(time.time()) + 600},
-                                SUB_KEY, algorithm="HS256"),
     "too-long": "a" * (MAX_TOKEN_LENGTH + 1),
 }
+
+
+async def test_a_token_not_yet_valid_is_401_invalid_token() -> None:
+    early = jwt.encode({"mercure": {"subscribe": ["*"]}, "nbf": int(time.time()) + 600},
+                       SUB_KEY, algorithm="HS256")
+    exc = await refused(authorizer(mercure_anonymous=True).subscriber(request(bearer=early)))
+    assert (exc.http_status, exc.error) == (401, "invalid_token")
 
 
 @pytest.mark.parametrize("name", list(BAD))

@@ -5,10 +5,13 @@ The URL Pattern standard compiles patterns to backtracking regular expressions, 
 specification asks hubs to bound their cost ("URL Pattern" matcher type: a linear-time engine
 or an evaluation limit).  Python's ``re`` backtracks, so the cost is bounded before a pattern is
 accepted: a custom regexp group (``:id(\\d+)``) may hold no nested group, back-reference or
-lookaround (the shapes of catastrophic backtracking, such as ``(?:a+)+b``), and a pattern may
+lookaround (the shapes of catastrophic backtracking, such as ``(?:a+)+b``); a pattern may
 hold at most ``MAX_QUANTIFIERS`` unbounded repetitions in all (``*`` wildcards, ``*``/``+``
-modifiers and the quantifiers inside its regexp groups).  ``:name`` groups and ``{...}?``
-optional parts cost nothing: they are delimited by ``/`` (or ``.`` in a hostname).
+modifiers and the quantifiers inside its regexp groups); a ``{...}`` group or a regexp group
+is never repeated (``{a*}*`` nests repetitions); and two variable parts (``:name``,
+``(regexp)``, ``*``) need a ``/`` between them (``:a:b`` or ``{:a}?{:b}?`` could split one
+segment in as many ways as it has characters, to the power of the parts).  ``:name`` groups
+and ``{/...}?`` optional segments otherwise cost nothing: ``/`` delimits them.
 
 Matching is case-sensitive (``ignoreCase`` never set); a topic that is not a URL matches no
 pattern.  Relative patterns and topics (``/.well-known/mercure/subscriptions/:id``) are resolved
@@ -24,8 +27,9 @@ from urlpattern import URLPattern
 
 from livehub.errors import BadSelector
 
-MAX_QUANTIFIERS = 4
-"""Unbounded repetitions one pattern may hold (docs/limits.md)."""
+MAX_QUANTIFIERS = 2
+"""Unbounded repetitions one pattern may hold (docs/limits.md): two wildcards cost at most
+quadratic time in the length of a topic."""
 
 
 def _regexp_cost(text: str, start: int) -> tuple[int, int]:
@@ -59,22 +63,56 @@ def _regexp_cost(text: str, start: int) -> tuple[int, int]:
     raise BadSelector("URL pattern: a regexp group is never closed")
 
 
+def _name_end(text: str, i: int) -> int:
+    """The end of the ``:name`` starting at ``text[i] == ":"`` (``i`` when it is no name, as
+    in ``https:`` or a port)."""
+    j = i + 1
+    if j < len(text) and (text[j].isalpha() or text[j] in "_$"):
+        j += 1
+        while j < len(text) and (text[j].isalnum() or text[j] in "_$"):
+            j += 1
+        return j
+    return i
+
+
 def check_cost(text: str) -> None:
     """Raise ``BadSelector`` unless ``text`` is cheap to evaluate (see the module docstring)."""
     cost = 0
+    in_segment = 0
+    last = ""  # what the previous token was: "name", "regexp", "group" or ""
     i = 0
     while i < len(text):
         char = text[i]
+        token = ""
         if char == "\\":
             i += 2
+            last = ""
             continue
         if char == "(":
             inner, i = _regexp_cost(text, i)
             cost += inner
-            continue
-        if char in "*+":
-            cost += 1
-        i += 1
+            in_segment += last != "name"  # :name(regexp) is one part
+            last = "regexp"
+        elif char == ":" and _name_end(text, i) > i:
+            i = _name_end(text, i)
+            in_segment += 1
+            last = "name"
+        else:
+            if char == "/":
+                in_segment = 0
+            elif char in "*+" and last in ("regexp", "group"):
+                raise BadSelector("URL pattern: a group or regexp may not be repeated with * or "
+                                  "+ (nested repetitions backtrack without bound)")
+            elif char in "*+":
+                cost += 1
+                in_segment += char == "*" and last != "name"  # a wildcard, not a modifier
+            elif char == "}":
+                token = "group"
+            last = token
+            i += 1
+        if in_segment > 1:
+            raise BadSelector("URL pattern: two variable parts (:name, (regexp), *) need a "
+                              "'/' between them")
     if cost > MAX_QUANTIFIERS:
         raise BadSelector(f"URL pattern: at most {MAX_QUANTIFIERS} wildcards and repetitions "
                           "per pattern")
