@@ -199,7 +199,7 @@ class Admin:
         ``/stream`` sends them), whatever its permissions, until the session expires."""
         expires = self.authorize(request, change=False)
         channels = stream_channels(ctx, request)
-        access = Access(Principal(user="admin"), expires, Disconnect.EXPIRED)
+        access = Access(Principal(), expires, Disconnect.EXPIRED)
         return await stream_authorized(ctx, request, http, channels, access)
 
 

@@ -114,6 +114,9 @@ class ServerContext:
     expiries: dict[LongLived, tuple[float, DisconnectInfo]] = field(default_factory=dict)
     """Connections whose credentials expire: the Unix time they do and the code to close with
     (see ``tick``)."""
+    owners: dict[LongLived, str] = field(default_factory=dict)
+    """The user of each long-lived connection a protocol registered with ``own`` (anonymous
+    ones are not kept), so that disconnecting a user reaches every protocol's connections."""
 
     @classmethod
     def create(cls, node: Node, settings: ServerSettings,
@@ -138,6 +141,23 @@ class ServerContext:
         if at is not None:
             self.expiries[conn] = (at, info)
 
+    def own(self, conn: LongLived, user: str) -> None:
+        """Record that ``conn`` belongs to ``user`` (nothing for an anonymous connection)."""
+        if user:
+            self.owners[conn] = user
+
+    def disconnect_user(self, user: str, info: DisconnectInfo) -> int:
+        """Close every live connection registered for ``user`` with ``info`` (the server API
+        ``disconnect``); how many were closed."""
+        closed = 0
+        for conn, owner in list(self.owners.items()):
+            if owner == user:
+                del self.owners[conn]
+                if conn in self.connections:
+                    conn.close(info)
+                    closed += 1
+        return closed
+
     def tick(self, now: float, wall: float) -> None:
         """The periodic work of every connection: heartbeats (loop time ``now``), and closing
         the ones whose credentials expired by Unix time ``wall`` (so expiry is exact to one
@@ -150,3 +170,5 @@ class ServerContext:
             elif at <= wall:
                 del self.expiries[conn]
                 conn.close(info)
+        for conn in [c for c in self.owners if c not in self.connections]:
+            del self.owners[conn]

@@ -102,3 +102,43 @@ def test_disconnect_a_user(admin: AdminClient, admin_server: LiveServer) -> None
             return await client.closed_with()
 
     assert asyncio.run(run()) == 3503  # forced, do not reconnect
+
+
+def test_disconnect_reaches_the_users_plain_connections(admin: AdminClient,
+                                                        admin_server: LiveServer) -> None:
+    """Disconnecting a user closes its SSE streams and raw WebSockets too (3503), not only its
+    Centrifugo sessions; another user's and anonymous connections stay."""
+    def token(user: str) -> str:
+        return jwt.encode({"sub": user, "exp": int(time.time()) + 600}, SECRET)
+
+    server = admin_server
+
+    async def run() -> None:
+        async with httpx.AsyncClient(timeout=5) as http, http.stream(
+                "GET", server.url + "/events",
+                params={"channel": "chat:d", "token": token("mallory")}) as sse, http.stream(
+                "GET", server.url + "/events",
+                params={"channel": "chat:d", "token": token("alice")}) as other, \
+                websockets.connect(f"{server.ws_url}/ws?channel=chat:d&token="
+                                   f"{token('mallory')}") as ws, \
+                websockets.connect(f"{server.ws_url}/ws?channel=chat:d") as anonymous:
+            assert sse.status_code == other.status_code == 200
+            await asyncio.to_thread(wait_for, admin, lambda s: s["connections"]["total"] == 4)
+            answer = await asyncio.to_thread(admin.call, "disconnect", {"user": "mallory"})
+            assert answer.json() == {"result": {}}
+            text = b""
+            async for chunk in sse.aiter_bytes():
+                text += chunk
+            assert b"event: disconnect" in text
+            assert b'"code": 3503' in text or b'"code":3503' in text
+            try:
+                await asyncio.wait_for(ws.recv(), 5)
+            except websockets.ConnectionClosed as exc:
+                assert exc.rcvd is not None and exc.rcvd.code == 3503
+            await asyncio.to_thread(admin.call, "publish", {"channel": "chat:d", "data": "on"})
+            assert await asyncio.wait_for(anonymous.recv(), 5) == "on"
+            async for chunk in other.aiter_bytes():
+                if b"data: on" in chunk:
+                    break
+
+    asyncio.run(run())

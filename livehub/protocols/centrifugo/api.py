@@ -8,7 +8,9 @@ serve now (Redis unreachable: error 108) 503 with the error body, so clients ret
 other failure is a Centrifugo error in a 200 answer: ``{"error": {"code": 102, ...}}``.
 Publications take the same path as every other (broker -> hubs); operations on connections
 (subscribe, unsubscribe, disconnect, refresh) are control messages that every node applies
-to its own sessions of the user.  ``publish`` answers ``offset``, ``epoch`` and the livehub
+to its own sessions of the user; ``disconnect`` without ``client``/``session`` also closes the
+user's connections of the other protocols (``ServerContext.disconnect_user``: SSE, ``/stream``,
+raw ``/ws``).  ``publish`` answers ``offset``, ``epoch`` and the livehub
 ``cursor`` of the publication (usable as ``Last-Event-ID``/``since`` on the plain endpoints).
 """
 

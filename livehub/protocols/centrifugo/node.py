@@ -340,6 +340,9 @@ class CentrifugoNode:
             for session in targets:
                 if session.client not in keep:
                     session.close(advice)
+            if not fields.get("client") and not fields.get("session"):
+                # the user's connections of the other protocols (SSE, raw WebSocket...)
+                self.ctx.disconnect_user(str(fields.get("user", "")), advice)
         elif kind == "unsubscribe":
             for session in targets:
                 server_unsubscribe(session, str(fields["channel"]))

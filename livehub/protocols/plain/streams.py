@@ -98,6 +98,7 @@ async def _start(ctx: ServerContext, request: Request, http: Exchange, *,
     conn = open_stream(http, request, framing,
                        lambda transport: StreamConnection(ctx, transport, framing))
     ctx.expire(conn, access.expire_at, access.expiry)
+    ctx.own(conn, access.principal.user)
     try:
         conn.subscription = await ctx.node.subscribe(conn, variant, channels, since=since,
                                                      recent=recent)

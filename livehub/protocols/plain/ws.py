@@ -124,6 +124,7 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: Exchange)
         conn.release_input()  # to read the peer's answering Close
         return
     ctx.expire(conn, access.expire_at, access.expiry)
+    ctx.own(conn, access.principal.user)
     key = None if handshake.deflate is None else handshake.deflate.variant_key
     variant: Variant
     if fmt == "json":
