@@ -60,3 +60,24 @@ def test_compose_trusts_the_proxy_it_runs() -> None:
     assert re.search(r"LIVEHUB_BROKER: redis", text)
     assert text.count("<<: *hub\n") == 2  # two nodes
     assert "dockerfile: deploy/Dockerfile" in text
+
+
+def test_caddyfile_adapts_as_committed(tmp_path: Path) -> None:
+    """The committed Caddyfile, unmodified, is valid for Caddy and says what docs/deploy.md
+    promises (the running test rewrites only its address and upstreams)."""
+    import json
+
+    caddy = shutil.which("caddy")
+    if caddy is None:
+        pytest.fail("caddy not found (apt-get install -y caddy; scripts/test.sh does it)",
+                    pytrace=False)
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([caddy, "adapt", "--config", str(DEPLOY / "caddy" / "Caddyfile"),
+                             "--adapter", "caddyfile"], capture_output=True, text=True,
+                            env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    text = json.dumps(json.loads(result.stdout))
+    for expected in ('"flush_interval": -1', '"policy": "least_conn"', '"dial": "hub1:8000"',
+                     '"dial": "hub2:8000"', '"uri": "/health"'):
+        assert expected in text, expected
