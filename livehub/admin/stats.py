@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from livehub.errors import LivehubError
+from livehub.errors import LivehubError, ServerError, Unavailable
 from livehub.protocols.centrifugo import api
 from livehub.protocols.centrifugo.node import CentrifugoNode
 from livehub.transports.context import LongLived, ServerContext
@@ -48,34 +48,46 @@ def connections(ctx: ServerContext) -> dict[str, object]:
             "by_protocol": dict(sorted(by_protocol.items()))}
 
 
-async def channels(ctx: ServerContext, node: CentrifugoNode) -> list[dict[str, object]]:
+async def channels(ctx: ServerContext, node: CentrifugoNode
+                   ) -> tuple[list[dict[str, object]], bool]:
     """Channels with subscribers on any node (server API ``channels``), the most subscribed
     first, each with the position of its newest publication (from which the page derives a
-    rate: publications per second between two looks)."""
-    answer = await api.call(node, "channels", {})
-    found = answer.get("result", {})
-    counts = found.get("channels", {}) if isinstance(found, dict) else {}
-    listed = sorted(counts.items(), key=lambda item: (-item[1]["num_clients"], item[0]))
+    rate: publications per second between two looks): known to this node's hub, else asked
+    of the broker, until the broker fails once (then unknown); and whether the broker
+    answered (when it cannot, the other nodes cannot be asked: this node's channels only)."""
+    broker_ok = True
+    try:
+        answer = await api.call(node, "channels", {})
+        found = answer.get("result", {})
+        raw = found.get("channels", {}) if isinstance(found, dict) else {}
+        counts = {name: int(info["num_clients"]) for name, info in raw.items()}
+    except Unavailable:  # the other nodes cannot be asked: this node's channels only
+        counts = node.local_channels(None)
+        broker_ok = False
+    listed = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     rows: list[dict[str, object]] = []
-    for name, info in listed[:MAX_CHANNELS]:
+    for name, subscribers in listed[:MAX_CHANNELS]:
         position = ctx.hub.position(name)
-        if position is None:
+        if position is None and broker_ok:
             try:
                 position = await ctx.node.top(name)
+            except (Unavailable, ServerError):
+                broker_ok = False  # the broker cannot answer now: do not wait once per channel
             except LivehubError:
-                position = None
-        rows.append({"channel": name, "subscribers": info["num_clients"],
+                position = None  # e.g. a namespace this node does not configure
+        rows.append({"channel": name, "subscribers": subscribers,
                      "offset": None if position is None else position.offset,
                      "epoch": None if position is None else position.epoch})
-    return rows
+    return rows, broker_ok
 
 
 async def snapshot(ctx: ServerContext, node: CentrifugoNode) -> dict[str, object]:
     """Everything the dashboard refreshes at once."""
     nodes = await api.call(node, "info", {})
     result = nodes.get("result", {})
-    return {"time": time.time(), "node": node.name,
+    rows, broker_ok = await channels(ctx, node)
+    return {"time": time.time(), "node": node.name, "broker_ok": broker_ok,
             "connections": connections(ctx),
             "publications": ctx.hub.publications, "deliveries": ctx.hub.deliveries,
-            "channels": await channels(ctx, node),
+            "channels": rows,
             "nodes": result.get("nodes", []) if isinstance(result, dict) else []}

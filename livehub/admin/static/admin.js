@@ -99,8 +99,10 @@ async function refresh() {
   try {
     const response = await request("/admin/api/stats");
     if (!response.ok) throw new Error("HTTP " + response.status);
-    render(await response.json());
-    status("live", true);
+    const stats = await response.json();
+    render(stats);
+    if (stats.broker_ok) status("live", true);
+    else status("live · broker unavailable", false);
   } catch (err) {
     status("unreachable", false);
   } finally {
