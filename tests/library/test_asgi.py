@@ -307,3 +307,23 @@ async def connect_and_subscribe(url: str, cookie: str, channel: str
                 if "id" in reply:
                     replies[reply["id"]] = reply
         return replies
+
+
+async def test_heartbeats_under_asgi(serve_asgi: AsgiFactory) -> None:
+    """The hub's heartbeat tick reaches mounted connections: SSE gets its heartbeat comments,
+    and a raw WebSocket is not closed for want of pongs (3012) after many ticks, because under
+    ASGI the server owns pings and the adapter answers the connection's own."""
+    hub = livehub.Hub(config=hub_config(heartbeat_interval=0.05))
+    server = await asyncio.to_thread(serve_asgi, fastapi_app(hub))
+    async with websockets.connect(f"{server.ws_url}/live/ws?channel=chat:hb") as ws, \
+            httpx.AsyncClient(timeout=10) as http, \
+            http.stream("GET", f"{server.url}/live/events?channel=news") as response:
+        interp = Interpreter(extras=True)
+        beats = 0
+        lines = response.aiter_lines()
+        while beats < 10:  # ten ticks: a WebSocket without pongs is closed after three
+            event = interp.feed(await anext(lines))
+            if event is not None and event.event == "comment":
+                beats += 1
+        await ws.send("still here")
+        assert await asyncio.wait_for(ws.recv(), 5) == "still here"
