@@ -28,10 +28,12 @@ from livehub.protocols.plain import pages
 from livehub.protocols.plain.poll import poll_endpoint
 from livehub.protocols.plain.streams import sse_endpoint, stream_endpoint
 from livehub.protocols.plain.ws import channel_endpoint, echo_endpoint
-from livehub.transports.admission import Admission, ConnectionLimits
+from livehub.transports.admission import Admission, ConnectionLimits, Lease
 from livehub.transports.context import ServerContext, ServerSettings
+from livehub.transports.h2 import Http2Connection, switch
 from livehub.transports.http import HttpConnection, HttpLimits, Request, Response
 from livehub.transports.routing import Endpoint, Exchange, Handler, Precheck
+from livehub.transports.tls import ServerTls
 from livehub.wire.payload import PayloadKind
 
 log = logging.getLogger(__name__)
@@ -76,8 +78,11 @@ class App:
     prechecks: dict[str, Precheck] = field(default_factory=dict)
     admission: Admission | None = None
     _server: asyncio.AbstractServer | None = None
-    _http: set[HttpConnection] = field(default_factory=set)
-    """HTTP connections not (yet) taken over, so that ``stop`` can close idle keep-alives."""
+    _http: set[HttpConnection | Http2Connection] = field(default_factory=set)
+    """HTTP connections not (yet) taken over and HTTP/2 connections, so that ``stop`` can
+    close idle keep-alives."""
+    tls: ServerTls | None = None
+    """The certificate, when the server speaks TLS (``tls_cert``); ``reload_tls`` on SIGHUP."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     centrifugo: CentrifugoNode | None = None
 
@@ -185,18 +190,38 @@ class App:
         log.debug("connection budgets: %d in total, %s per client address",
                   admission.max_total, admission.max_per_ip or "no limit")
 
+        def to_http2(transport: asyncio.Transport, lease: Lease | None,
+                     refused: Response | None, data: bytes) -> None:
+            conn = Http2Connection(
+                self.find, max_head=limits.max_head, max_url=limits.max_url,
+                max_body=limits.max_body, head_timeout=limits.head_timeout,
+                keepalive_timeout=limits.keepalive_timeout,
+                max_streams=settings.h2_max_streams, extra_headers=self.cors_headers,
+                on_done=self._http.discard, lease=lease, refused=refused)
+            self._http.add(conn)
+            switch(conn, transport, data)
+
         def factory() -> HttpConnection:
             conn = HttpConnection(self.find, limits=limits, extra_headers=self.cors_headers,
                                   on_done=self._http.discard, precheck=self.precheck,
-                                  admission=admission)
+                                  admission=admission, http2=to_http2)
             self._http.add(conn)
             return conn
 
+        context = handshake_timeout = None
+        if settings.tls_cert:
+            self.tls = ServerTls.load(settings.tls_cert, settings.tls_key)
+            context = self.tls.context
+            # a handshake that stalls is dropped after the time a request head gets
+            handshake_timeout = settings.head_timeout
         if sock is not None:
-            self._server = await loop.create_server(factory, sock=sock, backlog=4096)
+            self._server = await loop.create_server(
+                factory, sock=sock, backlog=4096, ssl=context,
+                ssl_handshake_timeout=handshake_timeout)
         else:
-            self._server = await loop.create_server(factory, settings.host, settings.port,
-                                                    backlog=4096, reuse_address=True)
+            self._server = await loop.create_server(
+                factory, settings.host, settings.port, backlog=4096, reuse_address=True,
+                ssl=context, ssl_handshake_timeout=handshake_timeout)
 
     def start_tasks(self) -> None:
         """Start the periodic work: heartbeats and expiry of every connection, the clock."""
@@ -213,6 +238,18 @@ class App:
             self._server = None
         for http in list(self._http):
             http.shutdown()
+
+    def reload_tls(self) -> None:
+        """Read the certificate and key again (SIGHUP): new connections use them; if they
+        cannot serve, say why and keep the running ones."""
+        if self.tls is None:
+            log.info("SIGHUP: no TLS certificate to reload (tls_cert is not set)")
+            return
+        error = self.tls.reload()
+        if error is not None:
+            log.error("TLS certificate not reloaded, the previous one stays: %s", error.message)
+        else:
+            log.info("TLS certificate reloaded from %s", self.tls.cert)
 
     @property
     def port(self) -> int:

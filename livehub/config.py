@@ -363,7 +363,8 @@ def _options(values: Mapping[str, object], where: str) -> ChannelOptions:
 def describe(config: Config) -> Sequence[str]:
     """Human lines about the effective configuration (for the start-up log)."""
     s = config.server
-    lines = [f"listening on http://{s.host}:{s.port}/",
+    scheme = "https" if s.tls_cert else "http"
+    lines = [f"listening on {scheme}://{s.host}:{s.port}/",
              f"namespaces: {', '.join(sorted(config.namespaces.namespaces)) or '(none)'}",
              config.broker.describe()]
     if config.dev:

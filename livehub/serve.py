@@ -42,6 +42,7 @@ async def serve(config: Config, sock: socket.socket | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app.reload_tls)
     await stop.wait()
     log.info("shutting down: closing connections")
     await app.stop()

@@ -8,7 +8,8 @@ over the listening ones.  Workers share nothing but the broker, which therefore 
 
 The parent restarts a worker that dies (at most ``MAX_RESTARTS`` per minute, then it gives up
 with exit code 1), does not restart one that exited with a configuration error (exit code 2),
-and on SIGINT/SIGTERM stops every worker by PID (SIGTERM, then SIGKILL after ``STOP_TIMEOUT``).
+and on SIGINT/SIGTERM stops every worker by PID (SIGTERM, then SIGKILL after ``STOP_TIMEOUT``);
+SIGHUP is passed on to every worker (each reloads its TLS certificate).
 """
 
 from __future__ import annotations
@@ -81,7 +82,14 @@ def supervise(config: Config) -> int:
         proc.start()
         workers[index] = proc
 
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        # each worker reloads its own TLS certificate (``App.reload_tls``)
+        for proc in workers.values():
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGHUP)
+
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     log.info("starting %d workers on %s:%d (SO_REUSEPORT)", count, config.server.host, port)
     restarts: deque[float] = deque()
     try:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -20,6 +22,8 @@ from livehub.core.limits import Limits
 from livehub.core.memory import MemoryBroker
 from livehub.core.node import Node
 from livehub.transports.context import ServerSettings
+
+from .tlsca import TlsFiles, make_tls_files
 
 T = TypeVar("T")
 API_KEY = "test-api-key"
@@ -92,6 +96,18 @@ class LiveServer(LocalAddress):
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.app: App | None = None
         self.port = 0
+        self.verify: ssl.SSLContext | bool = True
+        """What ``publish`` trusts when the server speaks TLS (a test CA)."""
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.settings.tls_cert else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        scheme = "wss" if self.settings.tls_cert else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self._thread.start()
@@ -170,7 +186,8 @@ class LiveServer(LocalAddress):
         body: dict[str, object] = {"channel": channel, "data": data}
         if event is not None:
             body["event"] = event
-        r = httpx.post(self.url + "/api/publish", json=body, headers={"X-API-Key": API_KEY})
+        r = httpx.post(self.url + "/api/publish", json=body, headers={"X-API-Key": API_KEY},
+                       verify=self.verify)
         r.raise_for_status()
         result: dict[str, Any] = r.json()["result"]
         return result
@@ -205,3 +222,17 @@ def make_server() -> Iterator[ServerFactory]:
 @pytest.fixture
 def server(make_server: ServerFactory) -> LiveServer:
     return make_server()
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> TlsFiles:
+    """A test CA and a server certificate for 127.0.0.1 (files in ``tmp_path``)."""
+    return make_tls_files(tmp_path)
+
+
+@pytest.fixture
+def tls_server(make_server: ServerFactory, tls_files: TlsFiles) -> LiveServer:
+    """A server speaking TLS (ALPN h2 and http/1.1) with ``tls_files``' certificate."""
+    srv = make_server(tls_cert=str(tls_files.cert), tls_key=str(tls_files.key))
+    srv.verify = tls_files.client_context()
+    return srv

@@ -19,7 +19,7 @@ from .redis_server import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "serve-test-key"
-LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/")
+LISTENING = re.compile(r"listening on https?://127\.0\.0\.1:(\d+)/")
 
 
 class ServeProcess(LocalAddress):

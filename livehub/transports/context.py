@@ -77,6 +77,14 @@ class ServerSettings:
     trusted_proxies: Sequence[str] = ()
     """Proxy addresses or networks (``10.0.0.0/8``) whose ``Forwarded`` / ``X-Forwarded-For``
     headers name the client; from any other peer those headers are ignored."""
+    tls_cert: str | None = None
+    """A PEM certificate chain: serve ``https://`` and ``wss://`` (ALPN ``h2`` and
+    ``http/1.1``) instead of plain HTTP; reloaded on SIGHUP (``transports.tls``)."""
+    tls_key: str | None = None
+    """The private key of ``tls_cert`` (default: the key is in the ``tls_cert`` file)."""
+    h2_max_streams: int = 100
+    """Concurrent streams one HTTP/2 connection may open (SETTINGS_MAX_CONCURRENT_STREAMS);
+    more are refused with REFUSED_STREAM (RFC 9113 §5.1.2)."""
     echo: bool = True
     """Serve the ``/echo`` WebSocket example."""
     clock: bool = True
@@ -90,6 +98,10 @@ class ServerSettings:
                               "(0: automatic / no limit)")
         parse_networks(self.trusted_proxies)  # ConfigError for what is not an address
         check_write_delay(self.write_delay)
+        if self.tls_key and not self.tls_cert:
+            raise ConfigError("tls_key needs tls_cert (the certificate chain it belongs to)")
+        if self.h2_max_streams < 1:
+            raise ConfigError("h2_max_streams must be >= 1")
 
 
 class LongLived(Protocol):

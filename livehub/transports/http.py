@@ -73,11 +73,16 @@ rlog = RateLimitedLog(log)
 
 P = TypeVar("P", bound=asyncio.BaseProtocol)
 
+H2_PREFACE = b"PRI * HTTP/2.0\r\n"
+"""How the HTTP/2 connection preface starts (RFC 9113 §3.4)."""
 LINGER = 2.0
 """Seconds a rejected connection is drained before it is closed."""
 
 Router = Callable[[Request], Handler]
 """Finds the handler of a request (raising ``LivehubError`` for 404/405)."""
+ToHttp2 = Callable[[asyncio.Transport, Lease | None, Response | None, bytes], None]
+"""Hands a socket over to HTTP/2 (``transports.h2``): with its budget lease, the refusal owed
+to it if it is over a budget, and the bytes already received."""
 Precheck = Callable[[Request], None]
 """Judges a request from its head alone (route, method, credentials), raising
 ``LivehubError``; run before ``100 Continue`` is sent."""
@@ -105,8 +110,12 @@ class HttpConnection(asyncio.Protocol):
                  extra_headers: Callable[[Request], list[tuple[str, str]]] | None = None,
                  on_done: Callable[[HttpConnection], None] | None = None,
                  precheck: Precheck | None = None,
-                 admission: Admission | None = None) -> None:
+                 admission: Admission | None = None,
+                 http2: ToHttp2 | None = None) -> None:
         self._router = router
+        self._http2 = http2
+        """Makes this connection HTTP/2 (ALPN ``h2``, or the preface on the first read)."""
+        self._first_read = http2 is not None
         self._limits = limits
         self._extra_headers = extra_headers
         self._on_done = on_done
@@ -163,6 +172,10 @@ class HttpConnection(asyncio.Protocol):
                 # with clients still sending it (and a WebSocket client then sees no status)
                 self._refusal = refused
                 self._arm_timer(LINGER)
+        if self._http2 is not None:
+            ssl_object = transport.get_extra_info("ssl_object")
+            if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+                self._to_http2(b"")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -197,6 +210,11 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing or self._taken_over or self._deferred is not None:
             return
+        if self._first_read:
+            self._first_read = False
+            if data.startswith(H2_PREFACE):  # h2c with prior knowledge (RFC 9113 §3.3)
+                self._to_http2(data)
+                return
         if self._upgraded:
             self._upgrade_tail += data
             return
@@ -510,6 +528,21 @@ class HttpConnection(asyncio.Protocol):
         transport.resume_reading()
         self._done()
         return protocol, tail
+
+    def _to_http2(self, data: bytes) -> None:
+        """Hand the socket, its lease and ``data`` to an HTTP/2 connection."""
+        transport = self.transport
+        assert transport is not None and self._http2 is not None
+        self._taken_over = True
+        self._first_read = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        lease, self._lease = self._lease, None
+        self.transport = None
+        self._parser = None  # type: ignore[assignment]
+        self._done()
+        self._http2(transport, lease, self._refusal, data)
 
     def watch_lost(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` if the client goes away while the current request is being

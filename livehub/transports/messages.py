@@ -28,7 +28,8 @@ class Request:
     client: str = ""
     """``ip:port`` of the peer, or the client address a trusted proxy forwarded."""
     version: str = "1.1"
-    """``"1.1"`` or ``"1.0"`` (other versions are refused before a handler sees them)."""
+    """``"1.1"``, ``"1.0"`` or ``"2"`` (HTTP/2, ``transports.h2``); other versions are refused
+    before a handler sees them."""
     user: str | None = None
     """The user the host application vouches for (the ASGI adapter's ``authenticate`` hook,
     from its own session); None: the request's credentials decide.  Never set from anything
@@ -92,9 +93,10 @@ def parse_head(method: bytes, target: bytes, raw_headers: Sequence[tuple[bytes, 
                version: str, *, max_body: int, client: str = "", keep_alive: bool = True,
                upgrade: bool = False) -> Request:
     """The ``Request`` of a parsed head (llhttp did the syntax), or ``Refused`` by the rules
-    of RFC 9112: versions 1.0 and 1.1 only (§2.3), exactly one ``Host`` in HTTP/1.1 (§3.2),
+    of RFC 9112: versions 1.0 and 1.1 only (§2.3; "2" for the heads of HTTP/2 streams, which
+    need a ``Host`` or ``:authority``, RFC 9113 §8.3.1), exactly one ``Host`` in HTTP/1.1 (§3.2),
     no ``Transfer-Encoding`` in HTTP/1.0 (§6.1), a declared body within ``max_body``."""
-    if version not in {"1.1", "1.0"}:
+    if version not in {"1.1", "1.0", "2"}:
         if version.startswith("0."):
             raise Refused(refusal(400, "HTTP/0.9 request lines are not supported: send "
                                   "HTTP/1.1 (RFC 9112 §3)"))
@@ -113,6 +115,10 @@ def parse_head(method: bytes, target: bytes, raw_headers: Sequence[tuple[bytes, 
         if "host" not in headers:
             raise Refused(refusal(400, "HTTP/1.1 request without a Host header "
                                   "(RFC 9112 §3.2)"))
+    elif version == "2":
+        if "host" not in headers:
+            raise Refused(refusal(400, "HTTP/2 request without :authority or Host "
+                                  "(RFC 9113 §8.3.1)"))
     elif "transfer-encoding" in headers:
         raise Refused(refusal(400, "Transfer-Encoding in an HTTP/1.0 request is refused "
                               "(RFC 9112 §6.1)"))

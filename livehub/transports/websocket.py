@@ -24,7 +24,7 @@ from collections.abc import Callable
 from functools import cache, partial
 
 from livehub.codes import CloseCode, Disconnect, DisconnectInfo
-from livehub.errors import LivehubError
+from livehub.errors import BadRequest, LivehubError
 from livehub.ratelog import RateLimitedLog
 from livehub.transports.compression import CompressionBudget
 from livehub.transports.context import ServerContext
@@ -56,6 +56,9 @@ def handshake(ctx: ServerContext, request: Request) -> Handshake:
     """Validate the opening handshake of ``request`` (RFC 6455 §4.2.1) with the server's
     Origin policy and permessage-deflate setting; raises ``BadRequest``/``Forbidden``.  The
     server's own origin is always allowed (its pages, such as ``/demo/chat``)."""
+    if request.version == "2":
+        raise BadRequest("WebSocket needs HTTP/1.1 on this server (RFC 8441 extended CONNECT "
+                         "is not offered): open it on an HTTP/1.1 connection")
     origins = ctx.settings.allowed_origins
     host = request.headers.get("host", "")
     allowed = None if "*" in origins else [*origins, f"http://{host}", f"https://{host}"]

@@ -29,7 +29,6 @@ from livehub.protocols.centrifugo.session import Session
 from livehub.protocols.centrifugo.variants import (
     PushVariant,
     http_stream_variant,
-    line_chunk,
     sse_frame,
     sse_variant,
     websocket_variant,
@@ -164,16 +163,19 @@ def _disconnect_push(variant: PushVariant, info: DisconnectInfo) -> bytes:
 
 
 @cache
-def _stream_kind(*, sse: bool, uni: bool) -> tuple[PushVariant, StreamFraming, bytes]:
-    """The push variant, the stream framing and the ping of one kind of Centrifugo stream."""
+def _stream_kind(*, sse: bool, uni: bool, chunked: bool = True
+                 ) -> tuple[PushVariant, StreamFraming, bytes]:
+    """The push variant, the stream framing and the ping of one kind of Centrifugo stream
+    (``chunked``: HTTP/1.1 chunks for HTTP streaming; HTTP/2 sends the lines as they are)."""
     if sse:
         variant = sse_variant(uni=uni)
         ping = b"event: ping\ndata:\n\n" if uni else sse_frame(protocol.PING)
         content_type = "text/event-stream; charset=utf-8"
     else:
-        variant, ping = http_stream_variant(uni=uni), line_chunk(protocol.PING)
+        variant = http_stream_variant(uni=uni, chunked=chunked)
+        ping = variant.frame(protocol.PING)
         content_type = "application/json"
-    framing = StreamFraming(content_type=content_type, chunked=not sse,
+    framing = StreamFraming(content_type=content_type, chunked=not sse and chunked,
                             goodbye=partial(_disconnect_push, variant))
     return variant, framing, ping
 
@@ -181,7 +183,7 @@ def _stream_kind(*, sse: bool, uni: bool) -> tuple[PushVariant, StreamFraming, b
 def _take_over_stream(node: CentrifugoNode, ctx: ServerContext, request: Request,
                       http: Exchange, *, name: str, uni: bool, sse: bool
                       ) -> CentrifugoStream:
-    variant, framing, ping = _stream_kind(sse=sse, uni=uni)
+    variant, framing, ping = _stream_kind(sse=sse, uni=uni, chunked=request.version == "1.1")
     conn = open_stream(http, request, framing, lambda transport: CentrifugoStream(
         ctx, transport, node, name=name, uni=uni, variant=variant, framing=framing,
         ping_frame=ping))

@@ -75,6 +75,11 @@ def line_chunk(payload: bytes) -> bytes:
     return chunk(payload + b"\n")
 
 
+def json_line(payload: bytes) -> bytes:
+    """One newline-terminated JSON line (HTTP/2: DATA frames need no chunks)."""
+    return payload + b"\n"
+
+
 def _intern(key: tuple[object, ...], frame: Frame, uni: bool) -> PushVariant:
     return intern(("cf", *key), PushVariant, lambda: PushVariant(frame, uni))
 
@@ -88,5 +93,8 @@ def sse_variant(*, uni: bool = False) -> PushVariant:
     return _intern(("sse", uni), sse_frame, uni)
 
 
-def http_stream_variant(*, uni: bool = False) -> PushVariant:
-    return _intern(("http_stream", uni), line_chunk, uni)
+def http_stream_variant(*, uni: bool = False, chunked: bool = True) -> PushVariant:
+    """JSON lines, as HTTP/1.1 chunks or as they are (HTTP/2 DATA frames)."""
+    if chunked:
+        return _intern(("http_stream", uni), line_chunk, uni)
+    return _intern(("http_stream_lines", uni), json_line, uni)

@@ -116,7 +116,7 @@ STREAM_CHUNKED = StreamFraming(content_type=_NDJSON, chunked=True, goodbye=_stre
                                heartbeat=chunk(json_line({"type": "ping"})))
 STREAM_PLAIN = StreamFraming(content_type=_NDJSON, chunked=False, goodbye=_stream_goodbye_line,
                              heartbeat=json_line({"type": "ping"}))
-"""``/stream`` for HTTP/1.0 clients, which do not know chunked (RFC 9112 §7.1)."""
+"""``/stream`` for HTTP/1.0 clients, which do not know chunked (RFC 9112 §7.1), and HTTP/2."""
 
 
 @functools.cache
@@ -156,12 +156,13 @@ async def stream_endpoint(ctx: ServerContext, request: Request,
                           http: Exchange) -> Response | None:
     """``GET /stream?channel=a`` — HTTP streaming, one JSON object per line: chunked for
     HTTP/1.1 clients; for HTTP/1.0 clients, which do not know chunked (RFC 9112 §7.1), the
-    lines themselves and the end of the stream is the end of the connection."""
+    lines themselves and the end of the stream is the end of the connection; on HTTP/2 the
+    lines themselves in DATA frames (chunked is not HTTP/2's, RFC 9113 §8.2.2)."""
     channels = stream_channels(ctx, request)
     since = stream_since(request, channels, "cursor", "since")
     recent = stream_recent(request)
     access = await authorize(ctx, request, channels)
-    if request.version == "1.0":
+    if request.version != "1.1":
         return await _start(ctx, request, http, framing=STREAM_PLAIN,
                             variant=json_variant(channels, identity, "plain"),
                             channels=channels, since=since, recent=recent, access=access)
