@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import livehub
+from livehub.bench import tlsh2
 from livehub.bench.peers import install
 from livehub.bench.report import markdown, render
 from livehub.bench.runner import Case, Options, figure, run_cases, write_result
@@ -159,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
                       default=Path(os.environ.get("LIVEHUB_BENCH_CACHE", ".bench-cache")))
 
     sub.add_parser("servers", help="list the servers the lab can start")
+
+    tls_h2 = sub.add_parser("tls-h2", help="SSE fan-out CPU and idle memory over HTTP/1.1, "
+                            "TLS and HTTP/2 (livehub only)")
+    tlsh2.build_parser(tls_h2)
     return parser
 
 
@@ -372,6 +377,8 @@ def main(argv: list[str]) -> int:
         return _cmd_compare(args, argv)
     if args.command == "report":
         return _cmd_report(args)
+    if args.command == "tls-h2":
+        return tlsh2.run(args)
     if args.command == "install":
         versions = install(args.cache.resolve())
         print(json.dumps(versions, indent=2))

@@ -169,3 +169,34 @@ def test_server_stop_ends_http2_streams_in_band(make_server: ServerFactory) -> N
     assert b"event: disconnect" in client.body(stream_id)
     client.close()
 
+
+
+@pytest.mark.parametrize("kind", ["uni_http_stream", "uni_sse"])
+def test_centrifugo_streams_over_h2c(kind: str) -> None:
+    """Centrifugo's unidirectional HTTP stream (JSON lines, unchunked on HTTP/2) and SSE."""
+    from ..centrifugo.conftest import make_cf_server, token
+
+    srv = make_cf_server()
+    try:
+        request = {"token": token("h2", channels=["chat:h2"])}
+        method, extra = ("POST", {"json": request}) if kind == "uni_http_stream" else (
+            "GET", {"params": {"cf_connect": json.dumps(request)}})
+        opened = threading.Event()
+        publish_later(srv, "chat:h2", {"n": 1}, opened)
+        with httpx.Client(http1=False, http2=True, timeout=10) as client, \
+                client.stream(method, f"{srv.url}/connection/{kind}", **extra) as r:
+            assert (r.http_version, r.status_code) == ("HTTP/2", 200)
+            pushes = []
+            for line in r.iter_lines():
+                if not line.startswith("{") and not line.startswith("data: {"):
+                    continue
+                push = json.loads(line.removeprefix("data: "))
+                pushes.append(push)
+                if "connect" in push:
+                    opened.set()
+                if "pub" in push:
+                    break
+        assert pushes[0]["connect"]["subs"]["chat:h2"]["recoverable"] is not None
+        assert pushes[-1] == {"channel": "chat:h2", "pub": {"data": {"n": 1}, "offset": 1}}
+    finally:
+        srv.stop()

@@ -128,3 +128,26 @@ def test_a_protocol_error_ends_that_connection_only(server: LiveServer) -> None:
     with httpx.Client(http1=False, http2=True, timeout=10) as other:
         assert other.get(server.url + "/health").status_code == 200
     client.close()
+
+
+def test_an_http2_connection_over_the_address_budget_is_refused_with_429(
+        make_server: ServerFactory) -> None:
+    """The connection budgets are the HTTP/1.1 ones (same lease): the stream gets the 429,
+    then the connection is closed with GOAWAY."""
+    srv = make_server(max_connections_per_ip=1)
+    first = H2Client(srv.port)
+    held = first.request("/events?channel=chat:budget")
+    first.until(lambda _: first.status(held) == 200)
+    second = H2Client(srv.port)
+    stream_id = second.request("/health")
+    second.until(lambda _: second.ended(stream_id))
+    assert second.status(stream_id) == 429
+    assert b"too many connections from" in second.body(stream_id)
+    second.until(lambda _: second.closed or any(isinstance(e, ConnectionTerminated)
+                                                for e in second.events))
+    # the first one is still served, on its held stream and on new ones
+    ok = first.request("/health")
+    first.until(lambda _: first.ended(ok))
+    assert first.status(ok) == 200
+    first.close()
+    second.close()
