@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a fresh machine, then run lint, types and the whole suite.
-#   Debian packages: redis-server, chromium, nginx, caddy, systemd (systemd-analyze) (apt, as
-#   root)
+#   Debian packages: redis-server, chromium, nginx, caddy, systemd (systemd-analyze), curl
+#   (apt, as root)
 #   Python: a virtualenv in .venv with livehub and its test extras
 #   npm: every tests/**/package-lock.json (ws, eventsource, centrifuge...)
 set -euo pipefail
@@ -13,6 +13,7 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx)          # tests/deploy: deploy/nginx in front of hubs
 command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)  # tests/deploy: deploy/caddy
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)  # verifies deploy/systemd
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)   # curl --http2 in tests/transports
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
