@@ -25,8 +25,14 @@ acknowledging it gets GOAWAY(PROTOCOL_ERROR) from ``h2`` (a stream error may be 
 connection error, §5.4.1).  A request not complete within ``head_timeout`` gets 408; a body
 over ``max_body`` 413, then RST_STREAM(NO_ERROR) (§8.1); an idle connection is closed with
 GOAWAY after ``keepalive_timeout``; a protocol error ends the connection with GOAWAY and the
-error code ``h2`` chose.  WebSocket needs HTTP/1.1 here (no RFC 8441 extended CONNECT:
-SETTINGS_ENABLE_CONNECT_PROTOCOL is not offered, so browsers open WebSockets over HTTP/1.1).
+error code ``h2`` chose.
+
+WebSocket (RFC 8441): SETTINGS_ENABLE_CONNECT_PROTOCOL is offered, so a client (Chromium) may
+open a WebSocket as a stream: an extended CONNECT with ``:protocol websocket`` reaches the
+WebSocket endpoints as a ``GET`` with ``upgrade`` set, is dispatched at once (its request
+never ends), its DATA are the WebSocket frames (kept, up to ``max_body``, until the endpoint
+takes the stream over), and ``transports.websocket.accept`` answers 200 as HEADERS instead of
+101.  Other CONNECTs get 405.
 """
 
 from __future__ import annotations
@@ -123,7 +129,8 @@ class StreamTransport(asyncio.Transport):
         return self._protocol
 
     def pause_reading(self) -> None:
-        """Nothing to pause: a taken-over stream's request has ended."""
+        """Nothing to pause: a stream's input is its (bounded) request, or a WebSocket's
+        frames, which its connection holds itself while it wants them held."""
 
     def resume_reading(self) -> None:
         """See ``pause_reading``."""
@@ -132,14 +139,18 @@ class StreamTransport(asyncio.Transport):
         return not self.is_closing()
 
     def can_write_eof(self) -> bool:
-        return False
+        return True
+
+    def write_eof(self) -> None:
+        """END_STREAM once what the stream holds is sent (the half-close of HTTP/2)."""
+        self._stream.conn.finish(self._stream)
 
 
 class H2Stream:
     """One request and its answer: the ``Exchange`` of an endpoint on HTTP/2."""
 
     __slots__ = ("_lost", "answered", "body", "body_size", "conn", "finishing", "gone", "id",
-                 "out", "received", "request", "transport")
+                 "out", "received", "request", "tail", "transport")
 
     def __init__(self, conn: Http2Connection, stream_id: int) -> None:
         self.conn = conn
@@ -154,6 +165,8 @@ class H2Stream:
         the request is dropped."""
         self.out = bytearray()
         """DATA the peer's flow-control windows do not let out yet."""
+        self.tail = bytearray()
+        """A WebSocket's frames that arrived before its endpoint took the stream over."""
         self.finishing = False
         """END_STREAM is owed once ``out`` is sent."""
         self.gone = False
@@ -177,7 +190,13 @@ class H2Stream:
         transport.set_protocol(protocol)
         self.transport = transport
         self._lost = None
-        return protocol, b""
+        if self.gone and isinstance(protocol, asyncio.Protocol):
+            # reset (or its connection lost) while the endpoint was deciding: the new owner
+            # learns it at once, so it releases what it takes (a subscription) and nothing
+            # stays behind (a client resetting streams as fast as it opens them)
+            protocol.connection_lost(None)
+        tail, self.tail = bytes(self.tail), bytearray()
+        return protocol, tail
 
     def stream_head(self, request: Request, status: int,
                     headers: list[tuple[str, str]]) -> bytes:
@@ -255,7 +274,9 @@ class Http2Connection(asyncio.Protocol):
             self._client = f"{peer[0]}:{peer[1]}"
         self._h2.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self._max_streams,
-            h2.settings.SettingCodes.ENABLE_PUSH: 0})
+            h2.settings.SettingCodes.ENABLE_PUSH: 0,
+            # RFC 8441: WebSockets as streams (extended CONNECT with :protocol websocket)
+            h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1})
         self._h2.initiate_connection()
         self._flush()
         self._arm(self._head_timeout)
@@ -340,6 +361,9 @@ class Http2Connection(asyncio.Protocol):
             self._refuse(stream, self._refused)
             self._stopping = True
             return
+        if stream.request.upgrade:  # a WebSocket: its request never ends, it runs now
+            self._dispatch(stream)
+            return
         self._deadlines[stream_id] = asyncio.get_running_loop().time() + self._head_timeout
         self._arm_deadline()
 
@@ -358,9 +382,12 @@ class Http2Connection(asyncio.Protocol):
             raise Refused(refusal(431, f"request head larger than {self._max_head} bytes",
                                   code=ErrorCode.LIMIT_EXCEEDED))
         method = pseudo.get(b":method", b"")
-        if method == b"CONNECT":
-            raise Refused(refusal(405, "CONNECT is not supported (WebSocket needs HTTP/1.1 "
-                                  "on this server)"))
+        tunnel = method == b"CONNECT"
+        if tunnel:
+            if pseudo.get(b":protocol") != b"websocket":
+                raise Refused(refusal(405, "CONNECT is only for WebSocket here (RFC 8441 "
+                                      ":protocol websocket)"))
+            method = b"GET"  # the WebSocket endpoints' method: the route decides as usual
         target = pseudo.get(b":path", b"")
         if len(target) > self._max_url:
             raise Refused(refusal(414, f"URL longer than {self._max_url} bytes",
@@ -369,7 +396,7 @@ class Http2Connection(asyncio.Protocol):
         if authority is not None and not any(name == b"host" for name, _ in fields):
             fields.append((b"host", authority))
         request = parse_head(method, target, fields, "2", max_body=self._max_body,
-                             client=self._client)
+                             client=self._client, upgrade=tunnel)
         lease = self._lease
         if lease is not None and lease.proxied:
             request.client = lease.forwarded(request.headers) or self._client
@@ -381,9 +408,14 @@ class Http2Connection(asyncio.Protocol):
         if length:
             self._h2.acknowledge_received_data(length, stream_id)
         stream = self._streams.get(stream_id)
-        if stream is None or stream.answered:
-            return  # a refused stream: its DATA is dropped
+        if stream is None:
+            return
         data = event.data or b""
+        if stream.request is not None and stream.request.upgrade:
+            self._tunnel_data(stream, data)
+            return
+        if stream.answered:
+            return  # a refused stream: its DATA is dropped
         stream.body_size += len(data)
         if stream.body_size > self._max_body:
             self._refuse(stream, refusal(413, f"body larger than {self._max_body} bytes",
@@ -397,15 +429,38 @@ class Http2Connection(asyncio.Protocol):
         if stream is None:
             return
         stream.received = True
+        transport = stream.transport
+        if transport is not None and isinstance(transport._protocol, asyncio.Protocol):
+            # a WebSocket whose client ended its side: like a TCP FIN
+            if not transport._protocol.eof_received():
+                transport.close()
+            return
         if stream.answered:  # refused: retired once the refusal is sent
             return
-        stream.answered = True
         if stream.body and stream.request is not None:
             stream.request.body = b"".join(stream.body)
             stream.body = []
+        self._dispatch(stream)
+
+    def _dispatch(self, stream: H2Stream) -> None:
+        """Run the endpoint of ``stream`` (in a task of its own)."""
+        stream.answered = True
         task = asyncio.get_running_loop().create_task(self._serve(stream))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _tunnel_data(self, stream: H2Stream, data: bytes) -> None:
+        """DATA of a WebSocket stream: its frames, for the connection that took it over, or
+        kept until it does (bounded like a request body)."""
+        transport = stream.transport
+        if transport is not None:
+            protocol = transport._protocol
+            if isinstance(protocol, asyncio.Protocol) and not stream.gone:
+                protocol.data_received(data)
+            return
+        stream.tail += data
+        if len(stream.tail) > self._max_body:
+            self.reset(stream, ErrorCodes.ENHANCE_YOUR_CALM)
 
     def _refuse(self, stream: H2Stream, response: Response) -> None:
         """Answer ``response`` without running an endpoint; the rest of the request is not

@@ -30,8 +30,14 @@ from livehub.transports.compression import CompressionBudget
 from livehub.transports.context import ServerContext
 from livehub.transports.http import Request
 from livehub.transports.outgoing import Outgoing
+from livehub.transports.routing import Exchange
 from livehub.wire import deflate as pmd
-from livehub.wire.handshake import Handshake, check_request, response_bytes
+from livehub.wire.handshake import (
+    Handshake,
+    check_extended_connect,
+    check_request,
+    response_bytes,
+)
 from livehub.wire.websocket import (
     BinaryMessage,
     CloseReceived,
@@ -56,14 +62,28 @@ def handshake(ctx: ServerContext, request: Request) -> Handshake:
     """Validate the opening handshake of ``request`` (RFC 6455 §4.2.1) with the server's
     Origin policy and permessage-deflate setting; raises ``BadRequest``/``Forbidden``.  The
     server's own origin is always allowed (its pages, such as ``/demo/chat``)."""
-    if request.version == "2":
-        raise BadRequest("WebSocket needs HTTP/1.1 on this server (RFC 8441 extended CONNECT "
-                         "is not offered): open it on an HTTP/1.1 connection")
     origins = ctx.settings.allowed_origins
     host = request.headers.get("host", "")
     allowed = None if "*" in origins else [*origins, f"http://{host}", f"https://{host}"]
+    if request.version == "2":
+        if not request.upgrade:
+            raise BadRequest("a WebSocket over HTTP/2 is opened with an extended CONNECT "
+                             "(RFC 8441), or over HTTP/1.1 with Upgrade")
+        return check_extended_connect(request.headers, allowed_origins=allowed,
+                                      deflate=ctx.settings.ws_deflate)
     return check_request(request.method, request.headers, allowed_origins=allowed,
                          deflate=ctx.settings.ws_deflate)
+
+
+def accept(exchange: Exchange, request: Request, handshake: Handshake) -> bytes:
+    """The answer that opens the WebSocket, for ``WebSocketConnection.start``: the 101 of
+    RFC 6455 §4.2.2 on HTTP/1.1; on HTTP/2 (RFC 8441 §5) a 200 the stream sends as its
+    HEADERS (b"" is then what is left to write)."""
+    if not handshake.http2:
+        return response_bytes(handshake)
+    headers = [(name.decode("latin-1").lower(), value.decode("latin-1"))
+               for name, value in handshake.response_headers]
+    return exchange.stream_head(request, 200, headers)
 
 
 class WebSocketConnection(Outgoing, asyncio.Protocol):
@@ -89,8 +109,11 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
         self.frame_text, self.frame_binary = framers(bits)
         ctx.connections[self] = None
 
-    def start(self, handshake: Handshake, tail: bytes) -> None:
-        self.transport.write(response_bytes(handshake))
+    def start(self, head: bytes, tail: bytes) -> None:
+        """Send ``head`` (``accept``'s answer to the handshake), then read ``tail`` (what
+        came after the handshake)."""
+        if head:
+            self.transport.write(head)
         if tail:
             self.data_received(tail)
 

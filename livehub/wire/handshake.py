@@ -1,4 +1,4 @@
-"""Sans-I/O WebSocket opening handshake, server side (RFC 6455 §4.2)."""
+"""Sans-I/O WebSocket opening handshake, server side (RFC 6455 §4.2; RFC 8441 over HTTP/2)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ __all__ = [
     "Handshake",
     "HandshakeError",
     "accept_key",
+    "check_extended_connect",
     "check_request",
     "response_bytes",
 ]
@@ -46,6 +47,8 @@ class Handshake:
     subprotocol: str | None
     deflate: DeflateParams | None
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    http2: bool = False
+    """Opened by an HTTP/2 extended CONNECT (RFC 8441): answered 200, not 101."""
 
 
 def accept_key(key: str) -> str:
@@ -98,6 +101,34 @@ def check_request(method: str, headers: Mapping[str, str], *,
         raw = b""
     if len(raw) != 16 or len(key) != 24:
         raise HandshakeError("Sec-WebSocket-Key must be base64 of 16 bytes (RFC 6455 §4.2.1)")
+    response: list[tuple[bytes, bytes]] = [
+        (b"Upgrade", b"websocket"),
+        (b"Connection", b"Upgrade"),
+        (b"Sec-WebSocket-Accept", accept_key(key).encode("ascii")),
+    ]
+    return _accept(headers, key, response, subprotocols=subprotocols,
+                   allowed_origins=allowed_origins, deflate=deflate)
+
+
+def check_extended_connect(headers: Mapping[str, str], *, subprotocols: Sequence[str] = (),
+                           allowed_origins: Sequence[str] | None = None,
+                           deflate: bool = True) -> Handshake:
+    """Validate a WebSocket opened by an HTTP/2 extended CONNECT (RFC 8441 §5: ``:protocol``
+    ``websocket``, checked by the caller); no key, no Upgrade: the answer is a 200 whose
+    headers are the subprotocol and the extensions.  Same Origin, version, subprotocol and
+    extension rules as ``check_request``."""
+    if (headers.get("sec-websocket-version") or "").strip() != VERSION:
+        raise HandshakeError("unsupported Sec-WebSocket-Version, expected 13 (RFC 6455 §4.4)",
+                             http_status=426,
+                             headers=[(b"Sec-WebSocket-Version", VERSION.encode())])
+    return _accept(headers, "", [], subprotocols=subprotocols,
+                   allowed_origins=allowed_origins, deflate=deflate, http2=True)
+
+
+def _accept(headers: Mapping[str, str], key: str, response: list[tuple[bytes, bytes]], *,
+            subprotocols: Sequence[str], allowed_origins: Sequence[str] | None,
+            deflate: bool, http2: bool = False) -> Handshake:
+    """The Origin check, the subprotocol and the extensions, for both ways of opening."""
     if allowed_origins is not None and "*" not in allowed_origins:
         origin = headers.get("origin")
         if origin is not None:
@@ -105,11 +136,6 @@ def check_request(method: str, headers: Mapping[str, str], *,
             if origin.strip().lower().rstrip("/") not in allowed:
                 raise Forbidden(f"origin {origin!r} is not allowed (RFC 6455 §4.2.2, §10.2)")
 
-    response: list[tuple[bytes, bytes]] = [
-        (b"Upgrade", b"websocket"),
-        (b"Connection", b"Upgrade"),
-        (b"Sec-WebSocket-Accept", accept_key(key).encode("ascii")),
-    ]
     subprotocol = None
     if subprotocols:
         offered = [p.strip() for p in (headers.get("sec-websocket-protocol") or "").split(",")]
@@ -122,7 +148,7 @@ def check_request(method: str, headers: Mapping[str, str], *,
         value, params = negotiated
         response.append((b"Sec-WebSocket-Extensions", value.encode("ascii")))
     return Handshake(key=key, subprotocol=subprotocol, deflate=params,
-                     response_headers=response)
+                     response_headers=response, http2=http2)
 
 
 def response_bytes(h: Handshake) -> bytes:

@@ -68,3 +68,29 @@ def test_twelve_event_sources_on_one_page_all_receive(
     assert received == sorted(f"{i}:hello {i}" for i in range(STREAMS))
     health = srv.call_soon(lambda: len(srv.app.ctx.connections))  # type: ignore[union-attr]
     assert health == STREAMS
+
+
+def test_a_websocket_of_an_https_page_is_an_http2_stream(
+        make_server: ServerFactory, module_tls: TlsFiles, https_page: Page) -> None:
+    """Chromium opens its WebSocket as a stream of the page's HTTP/2 connection once the
+    server offers RFC 8441 (SETTINGS_ENABLE_CONNECT_PROTOCOL)."""
+    from livehub.transports.h2 import StreamTransport
+    from livehub.transports.websocket import WebSocketConnection
+
+    srv: LiveServer = make_server(tls_cert=str(module_tls.cert), tls_key=str(module_tls.key))
+    page = https_page
+    page.goto(srv.url + "/health")
+    echoed = run_js(page, """(url) => new Promise((resolve, reject) => {
+        window.ws = new WebSocket(url);
+        window.ws.onopen = () => window.ws.send('over h2');
+        window.ws.onmessage = (event) => resolve(event.data);
+        window.ws.onerror = () => reject(new Error('websocket error'));
+    })""", srv.ws_url + "/echo")
+    assert echoed == "Echo: over h2"
+
+    def transports() -> list[str]:
+        assert srv.app is not None
+        return [type(c.transport).__name__ for c in srv.app.ctx.connections
+                if isinstance(c, WebSocketConnection)]
+
+    assert srv.call_soon(transports) == [StreamTransport.__name__]

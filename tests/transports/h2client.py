@@ -52,7 +52,10 @@ class H2Client:
 
     def read(self) -> None:
         """One read from the socket; its events are appended to ``events``."""
-        data = self.sock.recv(65536)
+        try:
+            data = self.sock.recv(65536)
+        except ConnectionResetError:  # closed by the server with our frames unread
+            data = b""
         if not data:
             self.closed = True
             return

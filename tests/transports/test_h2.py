@@ -123,12 +123,12 @@ def test_the_same_checks_answer_the_same_on_http11_and_http2(tls_server: LiveSer
             assert one[0] >= 200
 
 
-def test_websocket_over_http2_is_refused_with_a_reason(tls_server: LiveServer,
-                                                       tls_files: TlsFiles) -> None:
+def test_a_plain_get_of_a_websocket_endpoint_over_http2_says_how(
+        tls_server: LiveServer, tls_files: TlsFiles) -> None:
     with httpx.Client(http2=True, verify=tls_files.client_context(), timeout=10) as client:
         r = client.get(tls_server.url + "/echo")
     assert (r.http_version, r.status_code) == ("HTTP/2", 400)
-    assert "WebSocket needs HTTP/1.1" in r.json()["error"]["message"]
+    assert "extended CONNECT (RFC 8441)" in r.json()["error"]["message"]
 
 
 def test_curl_http2_streams_events(tls_server: LiveServer, tls_files: TlsFiles) -> None:

@@ -151,3 +151,23 @@ def test_an_http2_connection_over_the_address_budget_is_refused_with_429(
     assert first.status(ok) == 200
     first.close()
     second.close()
+
+
+def test_streams_reset_at_once_leave_nothing_behind(server: LiveServer) -> None:
+    """Rapid reset (CVE-2023-44487's pattern): streams opened and reset before their endpoint
+    takes them over hold no connection, subscription or slot afterwards."""
+    client = H2Client(server.port)
+    for _ in range(300):
+        stream_id = client.request("/events?channel=chat:reset", flush=False)
+        client.conn.reset_stream(stream_id, ErrorCodes.CANCEL)
+    client.flush()
+    ok = client.request("/health")
+    client.until(lambda _: client.ended(ok))
+    assert client.status(ok) == 200
+    with httpx.Client(timeout=10) as http:
+        for _ in range(200):
+            counts = http.get(server.url + "/health").json()
+            if counts["connections"] == counts["channels"] == 0:
+                break
+        assert counts["connections"] == counts["channels"] == 0, counts
+    client.close()

@@ -143,7 +143,7 @@ async def websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, request: 
     conn, tail = http.take_over(
         lambda transport: CentrifugoWebSocket(ctx, transport, handshake, node, uni=False))
     conn.session.vouched = request.user
-    conn.start(handshake, tail)
+    conn.start(websocket.accept(http, request, handshake), tail)
 
 
 async def uni_websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, request: Request,
@@ -153,7 +153,7 @@ async def uni_websocket_endpoint(node: CentrifugoNode, ctx: ServerContext, reque
     conn, tail = http.take_over(
         lambda transport: CentrifugoWebSocket(ctx, transport, handshake, node, uni=True))
     conn.session.vouched = request.user
-    conn.start(handshake, tail if connect is None else b"")
+    conn.start(websocket.accept(http, request, handshake), tail if connect is None else b"")
     if connect is not None:
         conn.start_uni(connect)
 

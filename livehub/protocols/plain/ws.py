@@ -92,7 +92,7 @@ class ChannelConnection(WebSocketConnection):
 async def echo_endpoint(ctx: ServerContext, request: Request, http: Exchange) -> None:
     handshake = websocket.handshake(ctx, request)
     conn, tail = http.take_over(lambda transport: EchoConnection(ctx, transport, handshake))
-    conn.start(handshake, tail)
+    conn.start(websocket.accept(http, request, handshake), tail)
 
 
 async def channel_endpoint(ctx: ServerContext, request: Request, http: Exchange) -> None:
@@ -118,7 +118,7 @@ async def channel_endpoint(ctx: ServerContext, request: Request, http: Exchange)
         lambda transport: ChannelConnection(ctx, transport, handshake, channel, options))
     conn.principal = access.principal
     conn.hold_input()  # the client's own messages come back to it: subscribe first
-    conn.start(handshake, tail)
+    conn.start(websocket.accept(http, request, handshake), tail)
     if refusal is not None:
         conn.close(DisconnectInfo(refusal.close_code, refusal.message))
         conn.release_input()  # to read the peer's answering Close
