@@ -172,7 +172,8 @@ PARSER_MESSAGES: dict[str, tuple[int, str]] = {
 }
 PARSER_REASONS: tuple[tuple[str, int, str], ...] = (
     ("Invalid HTTP version", 505, "HTTP version not supported: use HTTP/1.1"),
-    ("Pause on PRI/Upgrade", 505, "HTTP/2 is not supported on this port: use HTTP/1.1"),
+    ("Pause on PRI/Upgrade", 505, "HTTP/2 starts a connection (its preface first, RFC 9113 "
+     "§3.3) or is chosen by TLS ALPN: not after HTTP/1.1 requests"),
     ("can't be present with", 400,
      "Content-Length with Transfer-Encoding is refused (RFC 9112 §6.1)"),
     ("Transfer-Encoding", 400, "unsupported Transfer-Encoding (RFC 9112 §6.1)"),

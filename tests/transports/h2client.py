@@ -13,6 +13,14 @@ import h2.connection
 import h2.events
 import h2.settings
 
+OPEN: list[H2Client] = []
+"""Clients not closed yet: ``close_all`` closes them after each test, failed ones too."""
+
+
+def close_all() -> None:
+    while OPEN:
+        OPEN.pop().close()
+
 
 class H2Client:
     """One HTTP/2 connection (h2c with prior knowledge, or TLS with ALPN h2)."""
@@ -24,6 +32,7 @@ class H2Client:
             sock = tls.wrap_socket(sock, server_hostname="127.0.0.1")
             assert isinstance(sock, ssl.SSLSocket) and sock.selected_alpn_protocol() == "h2"
         self.sock = sock
+        OPEN.append(self)
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=True, header_encoding="utf-8"))
         if window is not None:
@@ -86,3 +95,5 @@ class H2Client:
 
     def close(self) -> None:
         self.sock.close()
+        if self in OPEN:
+            OPEN.remove(self)

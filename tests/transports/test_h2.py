@@ -7,12 +7,20 @@ import json
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from ..conftest import API_KEY, LiveServer, ServerFactory
 from ..tlsca import TlsFiles
+from .h2client import H2Client, close_all
+
+
+@pytest.fixture(autouse=True)
+def _close_h2_clients() -> Iterator[None]:
+    yield
+    close_all()
 
 
 def http2_connections(srv: LiveServer) -> int:
@@ -156,8 +164,6 @@ def test_curl_http2_streams_events(tls_server: LiveServer, tls_files: TlsFiles) 
 
 
 def test_server_stop_ends_http2_streams_in_band(make_server: ServerFactory) -> None:
-    from .h2client import H2Client
-
     srv = make_server()
     client = H2Client(srv.port)
     stream_id = client.request("/events?channel=chat:bye")
@@ -200,3 +206,21 @@ def test_centrifugo_streams_over_h2c(kind: str) -> None:
         assert pushes[-1] == {"channel": "chat:h2", "pub": {"data": {"n": 1}, "offset": 1}}
     finally:
         srv.stop()
+
+
+def test_the_http2_preface_after_http11_requests_is_505(server: LiveServer) -> None:
+    """h2c with prior knowledge starts a connection; after HTTP/1.1 requests it is refused."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b"}" not in first:
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 505")
+    assert b"HTTP/2 starts a connection" in answer

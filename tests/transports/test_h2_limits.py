@@ -5,13 +5,21 @@ that never ends (408), a protocol error (GOAWAY)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 from h2.errors import ErrorCodes
 from h2.events import ConnectionTerminated, StreamReset
 
 from ..conftest import API_KEY, LiveServer, ServerFactory
-from .h2client import H2Client
+from .h2client import H2Client, close_all
+
+
+@pytest.fixture(autouse=True)
+def _close_h2_clients() -> Iterator[None]:
+    yield
+    close_all()
 
 
 def health(srv: LiveServer) -> dict[str, int]:

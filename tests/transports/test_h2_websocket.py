@@ -4,11 +4,19 @@ connection, whose DATA are the WebSocket frames; the same endpoints and checks a
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import h2.settings
+import pytest
 
 from ..conftest import LiveServer, ServerFactory
-from .h2client import H2Client
+from .h2client import H2Client, close_all
+
+
+@pytest.fixture(autouse=True)
+def _close_h2_clients() -> Iterator[None]:
+    yield
+    close_all()
 
 
 def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:

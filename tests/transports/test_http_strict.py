@@ -36,7 +36,6 @@ def test_http10_without_host_is_served(server: LiveServer) -> None:
 
 @pytest.mark.parametrize(("raw", "code", "text"), [
     (b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP/2.0 is not supported"),
-    (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "HTTP/2 is not supported"),
     (b"GET /health HTTP/1.2\r\nHost: x\r\n\r\n", 505, "HTTP version not supported"),
     (b"GET /health HTTP/3.0\r\nHost: x\r\n\r\n", 505, "HTTP version not supported"),
     (b"GET /health\r\n\r\n", 400, "HTTP/0.9"),
