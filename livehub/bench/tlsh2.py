@@ -156,6 +156,7 @@ class Server:
                 self.port = int(found.group(1))
                 break
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()  # never leave a server behind
                 raise RuntimeError(f"livehub did not start:\n{self.log.read_text()}")
             time.sleep(0.05)
 
