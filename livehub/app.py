@@ -21,6 +21,8 @@ from livehub.admin import AdminSettings
 from livehub.codes import Disconnect
 from livehub.core.auth import AuthSettings
 from livehub.core.node import Node
+from livehub.demos import endpoints as demo_endpoints
+from livehub.demos import feeds as demo_feeds
 from livehub.errors import ConfigError, Forbidden, LivehubError, MethodNotAllowed, NotFound
 from livehub.protocols.centrifugo import CentrifugoSettings, install
 from livehub.protocols.centrifugo.node import CentrifugoNode
@@ -92,6 +94,9 @@ class App:
                auth: AuthSettings | None = None,
                admin: AdminSettings | None = None) -> App:
         check_settings(settings)
+        demo_secret = None
+        if settings.demos:  # the demo login makes tokens only with a secret of its own
+            auth, demo_secret = demo_endpoints.with_demo_secret(auth or AuthSettings())
         app = cls(ServerContext.create(node, settings, auth))
         get = frozenset({"GET", "HEAD"})
         app.route("/events", get, sse_endpoint)
@@ -105,8 +110,11 @@ class App:
             admin_dashboard.install(app, app.centrifugo, admin)
         if settings.echo:
             app.route("/echo", get, echo_endpoint)
-        for path in pages.PAGES:
+        for path in pages.pages(demos=settings.demos):
             app.route(path, get, pages.page_endpoint)
+        if settings.demos:
+            for path, methods, endpoint in demo_endpoints.routes(demo_secret):
+                app.route(path, methods, endpoint)
         return app
 
     def route(self, path: str, methods: frozenset[str], endpoint: Endpoint, *,
@@ -224,11 +232,19 @@ class App:
                 ssl=context, ssl_handshake_timeout=handshake_timeout)
 
     def start_tasks(self) -> None:
-        """Start the periodic work: heartbeats and expiry of every connection, the clock."""
+        """Start the periodic work: heartbeats and expiry of every connection, the clock, the
+        demos' simulated feeds."""
         loop = asyncio.get_running_loop()
+        settings = self.ctx.settings
         self._tasks.append(loop.create_task(self._heartbeats()))
-        if self.ctx.settings.clock:
+        if settings.clock:
             self._tasks.append(loop.create_task(self._clock()))
+        if settings.demos and settings.demo_market_interval > 0:
+            self._tasks.append(loop.create_task(
+                demo_feeds.run_market(self.ctx.node, settings.demo_market_interval)))
+        if settings.demos and settings.demo_match_minute > 0:
+            self._tasks.append(loop.create_task(
+                demo_feeds.run_matches(self.ctx.node, settings.demo_match_minute)))
 
     def stop_listening(self) -> None:
         """Stop accepting and close idle HTTP connections of the listener; the node, its

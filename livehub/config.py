@@ -55,7 +55,8 @@ The development preset ``--dev`` / ``LIVEHUB_DEV=1`` sits between the defaults a
 turns on insecure client mode, presence, join/leave, history with recovery, client publish and
 the emulation and unidirectional transports, and is announced by a loud warning.  The production
 preset ``--production`` / ``LIVEHUB_PRODUCTION=1`` sits there too: it turns off the echo and
-clock examples and the built-in ``chat`` demo namespace, and refuses to start without an API
+clock examples and demo mode (``demos``: the demo pages, their namespaces and simulated
+feeds, also off by default when the file configures namespaces), and refuses to start without an API
 key, with ``insecure_api`` or with ``client_insecure``.  Either way, configurations that open a
 hole (``livehub.app.check_settings``) are refused, and the start-up log warns about each open
 door that is left (``describe``).
@@ -77,21 +78,17 @@ from livehub.backend import BrokerSettings
 from livehub.core.auth import AuthSettings
 from livehub.core.channels import PUBLIC_READ, ChannelOptions, Namespaces
 from livehub.core.limits import Limits
+from livehub.demos.namespaces import DEMO_NAMESPACES
 from livehub.errors import ConfigError
 from livehub.protocols.centrifugo.settings import CentrifugoSettings
 from livehub.protocols.mercure.tokens import MercureAuthSettings
 from livehub.transports.context import ServerSettings
 
 ENV_PREFIX = "LIVEHUB_"
-DEFAULT_NAMESPACES: dict[str, ChannelOptions] = {
-    # the public demo: anonymous raw WebSockets publish here, so it is bounded in count, age
-    # and bytes (a demo hub cannot be filled; docs/limits.md)
-    "chat": ChannelOptions(client_publish=True, history_size=100, history_ttl=600,
-                           history_bytes=256 * 1024, namespace_history_bytes=16 * 1024 * 1024,
-                           **PUBLIC_READ),
-}
-"""The built-in demo namespace (``/demo/chat``): anyone may read and publish; used when the
-file configures no namespace, never with ``--production``."""
+DEFAULT_NAMESPACES: dict[str, ChannelOptions] = DEMO_NAMESPACES
+"""The demo namespaces (``/demo/...``: chat, whiteboard, ticker...): open to anonymous clients,
+so added only in demo mode (``demos``: on unless ``--production`` or the file configures its
+own namespaces; a namespace of the file wins)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +123,7 @@ AUTH_ALIASES = {"token_hmac_secret_key": "token_hmac_secret",
 
 DEV_CENTRIFUGO: dict[str, object] = {"emulation": True, "uni": True}
 DEV_AUTH: dict[str, object] = {"client_insecure": True}
-PRODUCTION_SERVER: dict[str, object] = {"echo": False, "clock": False}
+PRODUCTION_SERVER: dict[str, object] = {"echo": False, "clock": False, "demos": False}
 DEV_CHANNELS: dict[str, object] = {
     "presence": True, "join_leave": True, "force_push_join_leave": True, "client_publish": True,
     "allow_presence_for_client": True, "allow_history_for_client": True,
@@ -283,8 +280,8 @@ def load(args: argparse.Namespace | None = None,
         from_flags = {k: flags[k] for k in fields if flags.get(k) is not None}
         _apply(target, fields, from_flags, "flags")
         del name
-    namespaces: dict[str, ChannelOptions] = (
-        dict(DEFAULT_NAMESPACES) if "namespaces" not in data and not production else {})
+    server.setdefault("demos", not production and "namespaces" not in data)
+    namespaces: dict[str, ChannelOptions] = dict(DEFAULT_NAMESPACES) if server["demos"] else {}
     for ns, values in _table(data, "namespaces").items():
         if not isinstance(values, dict):
             raise ConfigError(f"[namespaces.{ns}] must be a table")
@@ -389,7 +386,7 @@ def describe(config: Config) -> Sequence[str]:
 
 def open_doors(config: Config) -> list[str]:
     """Each thing left open that a production deployment usually closes (logged loudly at
-    start-up; ``--production`` closes the first three)."""
+    start-up; ``--production`` closes the first four)."""
     s = config.server
     doors: list[str] = []
     if s.echo:
@@ -397,6 +394,9 @@ def open_doors(config: Config) -> list[str]:
     if s.clock:
         doors.append(f"the clock example publishes to {s.clock_channel!r} every second "
                      "(--no-clock or --production turns it off)")
+    if s.demos:
+        doors.append("demo mode is on: the /demo/ pages, their open namespaces and simulated "
+                     "feeds (--no-demos or --production turns it off)")
     for name, options in config.namespaces.namespaces.items():
         if options.client_publish and options.anonymous_subscribe:
             doors.append(f"namespace {name!r}: anonymous clients may publish")

@@ -91,6 +91,13 @@ class ServerSettings:
     """Publish the time to ``clock_channel`` every second (the landing page's example)."""
     clock_channel: str = "clock"
     """The channel of the clock example."""
+    demos: bool = False
+    """The demo pages (``/demo/...``), their namespaces and simulated feeds; ``livehub serve``
+    turns them on unless ``--production`` or the file configures its own namespaces."""
+    demo_market_interval: float = 0.25
+    """Seconds between two ticks of the demo's simulated market (0: no market)."""
+    demo_match_minute: float = 1.0
+    """Seconds per minute of the demo's simulated football matches (0: no matches)."""
 
     def __post_init__(self) -> None:
         if self.max_connections < 0 or self.max_connections_per_ip < 0:

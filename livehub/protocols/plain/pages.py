@@ -1,4 +1,4 @@
-"""The landing page and demo pages, served from the package's ``static`` folder."""
+"""The landing page, the demo pages and the client helper, served from ``livehub/static/``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,29 @@ from livehub.transports.context import ServerContext
 from livehub.transports.http import Request, Response
 from livehub.transports.routing import Exchange
 
+HTML = "text/html; charset=utf-8"
 PAGES: dict[str, tuple[str, str]] = {
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/demo/chat": ("chat.html", "text/html; charset=utf-8"),
+    "/": ("index.html", HTML),
     "/static/livehub.css": ("livehub.css", "text/css; charset=utf-8"),
+    "/static/livehub.js": ("livehub.js", "text/javascript; charset=utf-8"),
 }
+"""Always served: the landing page and the client helper."""
+DEMO_PAGES: dict[str, tuple[str, str]] = {
+    "/demo/chat": ("chat.html", HTML),
+    "/demo/whiteboard": ("whiteboard.html", HTML),
+    "/demo/ticker": ("ticker.html", HTML),
+    "/demo/scores": ("scores.html", HTML),
+    "/demo/notifications": ("notifications.html", HTML),
+    "/demo/compare": ("compare.html", HTML),
+    "/static/demo.css": ("demo.css", "text/css; charset=utf-8"),
+}
+"""Served in demo mode only (``demos``), like the namespaces they use."""
 
 _cache: dict[str, bytes] = {}
+
+
+def pages(*, demos: bool) -> dict[str, tuple[str, str]]:
+    return {**PAGES, **DEMO_PAGES} if demos else dict(PAGES)
 
 
 def _read(name: str) -> bytes:
@@ -25,6 +41,6 @@ def _read(name: str) -> bytes:
 
 
 async def page_endpoint(ctx: ServerContext, request: Request, http: Exchange) -> Response:
-    name, content_type = PAGES[request.path]
+    name, content_type = PAGES.get(request.path) or DEMO_PAGES[request.path]
     return Response(200, _read(name), content_type,
                     [("cache-control", "no-cache"), ("x-content-type-options", "nosniff")])
