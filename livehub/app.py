@@ -92,11 +92,11 @@ class App:
     def create(cls, node: Node, settings: ServerSettings, *,
                centrifugo: CentrifugoSettings | None = None,
                auth: AuthSettings | None = None,
-               admin: AdminSettings | None = None) -> App:
+               admin: AdminSettings | None = None, demo_secret: str | None = None) -> App:
         check_settings(settings)
-        demo_secret = None
         if settings.demos:  # the demo login makes tokens only with a secret of its own
-            auth, demo_secret = demo_endpoints.with_demo_secret(auth or AuthSettings())
+            auth, demo_secret = demo_endpoints.with_demo_secret(auth or AuthSettings(),
+                                                                demo_secret)
         app = cls(ServerContext.create(node, settings, auth))
         get = frozenset({"GET", "HEAD"})
         app.route("/events", get, sse_endpoint)

@@ -67,6 +67,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import secrets
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +108,8 @@ class Config:
     # -- Mercure authorization (issue 11) --
     mercure_auth: MercureAuthSettings = field(default_factory=MercureAuthSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    demo_secret: str | None = None
+    """The secret the demo login signs with when the server has no token keys (demo mode)."""
 
 
 _SERVER_FIELDS = {f.name: f for f in dataclasses.fields(ServerSettings)}
@@ -281,6 +284,11 @@ def load(args: argparse.Namespace | None = None,
         _apply(target, fields, from_flags, "flags")
         del name
     server.setdefault("demos", not production and "namespaces" not in data)
+    if broker.get("broker", "memory") != "memory":
+        # one simulated market per hub, not one per node or worker: with Redis the feeds
+        # run only where they are asked for explicitly
+        server.setdefault("demo_market_interval", 0)
+        server.setdefault("demo_match_minute", 0)
     namespaces: dict[str, ChannelOptions] = dict(DEFAULT_NAMESPACES) if server["demos"] else {}
     for ns, values in _table(data, "namespaces").items():
         if not isinstance(values, dict):
@@ -304,13 +312,16 @@ def load(args: argparse.Namespace | None = None,
     mercure_auth_settings = _settings(MercureAuthSettings, mercure_auth,
                                       "mercure authorization settings")
     admin_settings = _settings(AdminSettings, admin, "admin settings")
+    # one demo login secret for every worker of this server (never used with keys of its own)
+    demo_secret = secrets.token_urlsafe(32) if settings.demos else None
     check_settings(settings)
     if production:
         _check_production(settings, auth_settings, generated)
     return Config(settings, Namespaces(_options(channels, "[channels]"), namespaces),
                   log_level, generated, broker=broker_settings, centrifugo=cf_settings,
                   dev=dev, limits=limit_settings, auth=auth_settings, production=production,
-                  mercure_auth=mercure_auth_settings, admin=admin_settings)
+                  mercure_auth=mercure_auth_settings, admin=admin_settings,
+                  demo_secret=demo_secret)
 
 
 # -- authorization settings (issue 9) ---------------------------------------------------------

@@ -25,7 +25,7 @@ def build_app(config: Config) -> App:
     broker, presence = build_backend(config.broker, config.limits)
     node = Node(broker, config.namespaces, presence=presence, limits=config.limits)
     return App.create(node, config.server, centrifugo=config.centrifugo, auth=config.auth,
-                      admin=config.admin)
+                      admin=config.admin, demo_secret=config.demo_secret)
 
 
 async def serve(config: Config, sock: socket.socket | None = None) -> None:

@@ -37,7 +37,8 @@ class ServeProcess(LocalAddress):
 
     def start(self, timeout: float = 20) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEHUB_")}
-        env.update(LIVEHUB_API_KEY=API_KEY, PYTHONPATH=str(ROOT), **self.env)
+        env.update(LIVEHUB_API_KEY=API_KEY, PYTHONPATH=str(ROOT),
+                   LIVEHUB_DEMO_MARKET_INTERVAL="0", LIVEHUB_DEMO_MATCH_MINUTE="0", **self.env)
         argv = [sys.executable, "-m", "livehub", "serve", "--port", "0", "--no-clock",
                 *self.args]
         if self.nofile is not None:

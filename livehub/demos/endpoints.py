@@ -35,12 +35,14 @@ DROPPABLE_NAMESPACE = "vs"
 """Only the comparison page's channels can be dropped on request."""
 
 
-def with_demo_secret(auth: AuthSettings) -> tuple[AuthSettings, str | None]:
-    """``auth`` with a random HMAC secret for the demo login when it has no token keys (the
-    secret is returned too); unchanged, and no secret, when the operator configured keys."""
+def with_demo_secret(auth: AuthSettings, secret: str | None = None
+                     ) -> tuple[AuthSettings, str | None]:
+    """``auth`` with ``secret`` (random if None: shared by the workers when the config made
+    it) as the HMAC key of the demo login when it has no token keys, and that secret;
+    unchanged, and no secret, when the operator configured keys of its own."""
     if auth.has_keys:
         return auth, None
-    secret = secrets.token_urlsafe(32)
+    secret = secret or secrets.token_urlsafe(32)
     return replace(auth, token_hmac_secret=secret), secret
 
 

@@ -45,6 +45,18 @@ def test_demo_mode_is_on_for_the_quick_start_only(tmp_path: Path) -> None:
     assert not off.server.demos and not off.namespaces.namespaces
 
 
+def test_one_simulated_market_per_hub_and_one_login_secret_for_every_worker() -> None:
+    memory = load(parse(), environ={})
+    assert memory.server.demo_market_interval > 0 and memory.server.demo_match_minute > 0
+    assert memory.demo_secret  # made once here, handed to every worker
+    redis = load(parse("--broker", "redis"), environ={})
+    assert redis.server.demos and redis.server.demo_market_interval == 0
+    assert redis.server.demo_match_minute == 0  # not one market per node
+    chosen = load(parse("--broker", "redis", "--demo-market-interval", "0.5"), environ={})
+    assert chosen.server.demo_market_interval == 0.5
+    assert load(parse("--production"), environ={"LIVEHUB_API_KEY": "k"}).demo_secret is None
+
+
 def test_demo_pages_and_endpoints_exist_in_demo_mode_only(make_server: ServerFactory) -> None:
     plain = make_server()  # demos are off unless asked for (like --production)
     demo = make_server(demos=True, demo_market_interval=0, demo_match_minute=0)
