@@ -69,6 +69,8 @@ def test_demo_pages_and_endpoints_exist_in_demo_mode_only(make_server: ServerFac
         js = httpx.get(server.url + "/static/livehub.js")
         assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     assert httpx.post(plain.url + "/demo/login", json={"user": "alice"}).status_code == 404
+    assert "/demo/chat" in httpx.get(demo.url + "/").text
+    assert "/demo/" not in httpx.get(plain.url + "/").text  # no links to pages that are off
 
 
 def test_demo_login_makes_tokens_that_open_only_the_users_own_inbox(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from livehub.transports.context import ServerContext
@@ -27,6 +28,8 @@ DEMO_PAGES: dict[str, tuple[str, str]] = {
 """Served in demo mode only (``demos``), like the namespaces they use."""
 
 _cache: dict[str, bytes] = {}
+_DEMOS = re.compile(rb"<!-- demos -->.*?<!-- /demos -->\n?", re.DOTALL)
+"""The landing page's links to the demos, left out when demo mode is off."""
 
 
 def pages(*, demos: bool) -> dict[str, tuple[str, str]]:
@@ -42,5 +45,15 @@ def _read(name: str) -> bytes:
 
 async def page_endpoint(ctx: ServerContext, request: Request, http: Exchange) -> Response:
     name, content_type = PAGES.get(request.path) or DEMO_PAGES[request.path]
-    return Response(200, _read(name), content_type,
+    body = _read(name)
+    if name == "index.html" and not ctx.settings.demos:
+        body = _without_demos(body)
+    return Response(200, body, content_type,
                     [("cache-control", "no-cache"), ("x-content-type-options", "nosniff")])
+
+
+def _without_demos(page: bytes) -> bytes:
+    body = _cache.get("index.html#plain")
+    if body is None:
+        body = _cache["index.html#plain"] = _DEMOS.sub(b"", page)
+    return body
