@@ -405,12 +405,17 @@ def open_doors(config: Config) -> list[str]:
     if s.clock:
         doors.append(f"the clock example publishes to {s.clock_channel!r} every second "
                      "(--no-clock or --production turns it off)")
-    if s.demos:
-        doors.append("demo mode is on: the /demo/ pages, their open namespaces and simulated "
-                     "feeds (--no-demos or --production turns it off)")
+    demo_open: list[str] = []
     for name, options in config.namespaces.namespaces.items():
         if options.client_publish and options.anonymous_subscribe:
-            doors.append(f"namespace {name!r}: anonymous clients may publish")
+            if s.demos and DEFAULT_NAMESPACES.get(name) == options:
+                demo_open.append(repr(name))  # said once, in the demo mode line
+            else:
+                doors.append(f"namespace {name!r}: anonymous clients may publish")
+    if s.demos:
+        doors.append("demo mode is on: the /demo/ pages, simulated feeds and namespaces where "
+                     f"anonymous clients may publish ({', '.join(demo_open) or 'none'}) "
+                     "(--no-demos or --production turns it off)")
     if config.namespaces.default.client_publish:
         doors.append("channels without a namespace: any client may publish")
     if "*" in s.allowed_origins:
