@@ -78,7 +78,7 @@ class Match:
     def channel(self) -> str:
         return SCORES + self.id
 
-    def _event(self, kind: str, **extra: object) -> dict[str, object]:
+    def event(self, kind: str, **extra: object) -> dict[str, object]:
         return {"match": self.id, "home": self.home, "away": self.away, "minute": self.clock,
                 "score": list(self.score), "kind": kind, **extra}
 
@@ -87,7 +87,7 @@ class Match:
         self.clock += 1
         if self.clock == 0:
             self.score = [0, 0]
-            yield self._event("kickoff")
+            yield self.event("kickoff")
             return
         if self.clock > 95:  # a pause after full time, then the next match
             self.clock = -1
@@ -98,16 +98,16 @@ class Match:
         team = (self.home, self.away)[side]
         if self.rng.random() < 0.03:
             self.score[side] += 1
-            yield self._event("goal", team=team, player=self.rng.choice(PLAYERS))
+            yield self.event("goal", team=team, player=self.rng.choice(PLAYERS))
         elif self.rng.random() < 0.025:
             card = "red" if self.rng.random() < 0.1 else "yellow"
-            yield self._event("card", team=team, player=self.rng.choice(PLAYERS), card=card)
+            yield self.event("card", team=team, player=self.rng.choice(PLAYERS), card=card)
         if self.clock == 45:
-            yield self._event("halftime")
+            yield self.event("halftime")
         elif self.clock == 90:
-            yield self._event("fulltime")
+            yield self.event("fulltime")
         elif self.clock % 5 == 0:
-            yield self._event("clock")
+            yield self.event("clock")
 
 
 def matches(rng: random.Random | None = None) -> list[Match]:
@@ -141,7 +141,7 @@ async def run_matches(node: Node, minute: float) -> None:
     """Play the matches, one match minute every ``minute`` seconds."""
     games = matches()
     for match in games:  # the state at once, so a page has a scoreboard from its first second
-        await _publish(node, match.channel, match._event("clock"))
+        await _publish(node, match.channel, match.event("clock"))
     while True:
         await asyncio.sleep(minute)
         for match in games:

@@ -203,6 +203,11 @@ def test_notifications_per_user_with_a_refusal(demo: LiveServer,
     expect(alice.locator("#badge")).to_have_text("0")  # not for alice
     bob.click("#read")
     expect(bob.locator("#badge")).to_have_text("0")
+    publish_during_drop(demo, "notify:inbox#bob", [{"from": "carol", "text": "while away",
+                                                     "time": 0}])
+    expect(bob.locator("#inbox li")).to_have_count(2)  # resumed: the missed one, once
+    expect(bob.locator("#inbox li").first).to_contain_text("while away")
+    expect(bob.locator("#badge")).to_have_text("1")
     assert not [e for e in console.errors() if "demo/notify" in e]
 
 
