@@ -233,7 +233,8 @@ def test_compare_figures_are_plausible(demo: LiveServer, page: Page) -> None:
     assert all(heads[k]["request"] > 50 and heads[k]["response"] > 50 for k in ("ws", "sse"))
     page.click("#drop")
     wait_js(page, "() => window.compare.ws.back && window.compare.sse.back && "
-                  "window.compare.ws.count >= 300 && window.compare.sse.count >= 300")
+                  "window.compare.ws.count >= 300 && window.compare.sse.count >= 300 && "
+                  "window.compare.bareClose")
     after = page.evaluate("() => [window.compare.sent, window.compare.ws.count, "
                           "window.compare.sse.count, window.compare.ws.dups, "
                           "window.compare.sse.dups, window.compare.bareClose]")
