@@ -101,7 +101,9 @@ class Variant(Protocol):
     """A wire encoding of publications; hashable, shared by the subscribers that use it."""
 
     def encode(self, pub: Publication, positions: Mapping[str, StreamPosition]) -> bytes:
-        """Bytes of one publication; ``positions`` are the positions after it."""
+        """Bytes of one publication; ``positions`` are the positions after it.  ``b""``:
+        nothing for these subscribers (a filtering wire, such as Mercure's topic selectors);
+        the hub then writes nothing to them, so subscribers never see an empty write."""
 
     def encode_reset(self, channels: Sequence[str],
                      positions: Mapping[str, StreamPosition]) -> bytes:
@@ -194,6 +196,8 @@ class Hub:
         positions = self._positions
         for variant, subscribers in state.groups.items():
             data = variant.encode(pub, positions)
+            if not data:
+                continue  # filtered out for this variant: no call per subscriber
             for subscriber in subscribers:
                 subscriber.write(data)
             self.deliveries += len(subscribers)
@@ -328,8 +332,10 @@ class Hub:
                     write(notice)
             for pub in plan.writes:
                 positions[pub.channel] = pub.position
-                write(variant.encode(pub, positions))
-            self.deliveries += len(plan.writes)
+                data = variant.encode(pub, positions)
+                if data:
+                    write(data)
+                    self.deliveries += 1
             checkpoint = variant.encode_checkpoint(positions)
             if checkpoint:
                 write(checkpoint)
@@ -342,8 +348,10 @@ class Hub:
         if step(sub.positions.get(pub.channel), pub.position) is Step.SEEN:
             return
         sub.positions[pub.channel] = pub.position
-        sub.subscriber.write(sub.variant.encode(pub, sub.positions))
-        self.deliveries += 1
+        data = sub.variant.encode(pub, sub.positions)
+        if data:
+            sub.subscriber.write(data)
+            self.deliveries += 1
 
     def _deliver_pending(self, sub: Subscription, pub: Publication) -> None:
         if sub.buffer is not None:

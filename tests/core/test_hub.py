@@ -280,3 +280,27 @@ async def test_recent_replays_the_newest_at_their_positions_then_live(node: Node
     again = Fake()  # a client that had seen up to offset 4
     await node.subscribe(again, v, ["a"], since={"a": sub.positions["a"]}, recent=2)
     assert again.writes == [b"a:5:live", b"AT a=5"]
+
+
+class OddVariant(TagVariant):
+    """A filtering wire (like Mercure's selectors): odd offsets only, ``b""`` for the rest."""
+
+    def encode(self, pub: Publication, positions: Mapping[str, StreamPosition]) -> bytes:
+        return super().encode(pub, positions) if pub.position.offset % 2 else b""
+
+
+async def test_an_empty_encoding_is_written_to_nobody_live_or_in_a_catch_up(
+        node: Node) -> None:
+    variant = OddVariant()
+    live = [Fake() for _ in range(3)]
+    for f in live:
+        await node.subscribe(f, variant, ["a"])
+    for i in range(4):
+        await node.publish("a", f"m{i}".encode(), PayloadKind.TEXT)
+    late = Fake()  # replays offsets 1..4 from history, then goes live
+    await node.subscribe(late, variant, ["a"], since={"a": StreamPosition(
+        node.hub.position("a").epoch, 0)})
+    await node.publish("a", b"m4", PayloadKind.TEXT)
+    for f in [*live, late]:
+        assert b"" not in f.writes
+        assert [w for w in f.writes if w.startswith(b"a:")] == [b"a:1:m0", b"a:3:m2", b"a:5:m4"]
