@@ -144,12 +144,24 @@ async def sse_endpoint(ctx: ServerContext, request: Request,
 
 async def stream_authorized(ctx: ServerContext, request: Request, http: Exchange,
                             channels: list[str], access: Access) -> Response | None:
-    """``/stream`` (chunked JSON lines: channel, event, data, cursor) of ``channels`` for a
-    request its caller has authorized itself (the admin dashboard's live tail)."""
+    """``/stream`` (JSON lines: channel, event, data, cursor) of ``channels`` for a request
+    its caller has authorized itself (the admin dashboard's live tail)."""
     since = stream_since(request, channels, "cursor", "since")
+    return await _json_lines(ctx, request, http, channels, since=since,
+                             recent=stream_recent(request), access=access)
+
+
+async def _json_lines(ctx: ServerContext, request: Request, http: Exchange,
+                      channels: list[str], *, since: dict[str, StreamPosition] | None,
+                      recent: int, access: Access) -> Response | None:
+    """The JSON-lines stream in the framing of the request's HTTP version."""
+    if request.version != "1.1":
+        return await _start(ctx, request, http, framing=STREAM_PLAIN,
+                            variant=json_variant(channels, identity, "plain"),
+                            channels=channels, since=since, recent=recent, access=access)
     return await _start(ctx, request, http, framing=STREAM_CHUNKED,
                         variant=json_variant(channels, chunk, "chunk"), channels=channels,
-                        since=since, recent=stream_recent(request), access=access)
+                        since=since, recent=recent, access=access)
 
 
 async def stream_endpoint(ctx: ServerContext, request: Request,
@@ -162,10 +174,5 @@ async def stream_endpoint(ctx: ServerContext, request: Request,
     since = stream_since(request, channels, "cursor", "since")
     recent = stream_recent(request)
     access = await authorize(ctx, request, channels)
-    if request.version != "1.1":
-        return await _start(ctx, request, http, framing=STREAM_PLAIN,
-                            variant=json_variant(channels, identity, "plain"),
-                            channels=channels, since=since, recent=recent, access=access)
-    return await _start(ctx, request, http, framing=STREAM_CHUNKED,
-                        variant=json_variant(channels, chunk, "chunk"), channels=channels,
-                        since=since, recent=recent, access=access)
+    return await _json_lines(ctx, request, http, channels, since=since, recent=recent,
+                             access=access)
