@@ -518,11 +518,18 @@ class HttpConnection(asyncio.Protocol):
             self._timer = None
         protocol = factory(transport)
         self._owner = (protocol, transport)
-        transport.set_protocol(protocol)
         tail = self._upgrade_tail
         self._upgrade_tail = b""
         self.transport = None
         self._parser = None  # type: ignore[assignment]
+        if self._closing and transport.is_closing():
+            # the client left while the endpoint was deciding (connection_lost has run and
+            # released the lease): the new owner learns it at once, so it releases what it
+            # takes (a subscription) and nothing stays behind
+            if isinstance(protocol, asyncio.Protocol):
+                protocol.connection_lost(None)
+            return protocol, tail
+        transport.set_protocol(protocol)
         if self._lease is not None:
             self._lease.hand_over(transport)
         transport.resume_reading()
