@@ -18,12 +18,15 @@ from functools import partial
 
 from livehub import admin as admin_dashboard
 from livehub.admin import AdminSettings
-from livehub.codes import Disconnect
+from livehub.codes import Disconnect, DisconnectInfo
 from livehub.core.auth import AuthSettings
 from livehub.core.node import Node
 from livehub.demos import endpoints as demo_endpoints
 from livehub.demos import feeds as demo_feeds
 from livehub.errors import ConfigError, Forbidden, LivehubError, MethodNotAllowed, NotFound
+from livehub.ops import metrics
+from livehub.ops.health import Drain, health_endpoint, ready_endpoint
+from livehub.protocols.api_input import check_api_key
 from livehub.protocols.centrifugo import CentrifugoSettings, install
 from livehub.protocols.centrifugo.node import CentrifugoNode
 from livehub.protocols.plain import pages
@@ -87,12 +90,17 @@ class App:
     """The certificate, when the server speaks TLS (``tls_cert``); ``reload_tls`` on SIGHUP."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     centrifugo: CentrifugoNode | None = None
+    drain: Drain = field(default_factory=Drain)
+    """Readiness and the SIGTERM drain (``livehub.ops.health``)."""
+    started_at: float = field(default_factory=time.time)
+    shutdown_info: DisconnectInfo = Disconnect.SHUTDOWN
 
     @classmethod
     def create(cls, node: Node, settings: ServerSettings, *,
                centrifugo: CentrifugoSettings | None = None,
                auth: AuthSettings | None = None,
-               admin: AdminSettings | None = None, demo_secret: str | None = None) -> App:
+               admin: AdminSettings | None = None, demo_secret: str | None = None,
+               production: bool = False) -> App:
         check_settings(settings)
         if settings.demos:  # the demo login makes tokens only with a secret of its own
             auth, demo_secret = demo_endpoints.with_demo_secret(auth or AuthSettings(),
@@ -106,6 +114,10 @@ class App:
         # Centrifugo client transports and the server API (/api/<method>, incl. publish)
         app.centrifugo = install(app, centrifugo or CentrifugoSettings())
         app.route("/health", get, health_endpoint)
+        app.route("/ready", get, ready_endpoint(app.drain))
+        app.route("/metrics", get, metrics.endpoint(
+            app, token=settings.metrics_token, api_key=check_api_key,
+            open_=not production and is_loopback(settings.host)))
         if admin is not None:
             admin_dashboard.install(app, app.centrifugo, admin)
         if settings.echo:
@@ -205,14 +217,16 @@ class App:
                 max_body=limits.max_body, head_timeout=limits.head_timeout,
                 keepalive_timeout=limits.keepalive_timeout,
                 max_streams=settings.h2_max_streams, extra_headers=self.cors_headers,
-                on_done=self._http.discard, lease=lease, refused=refused)
+                on_done=self._http.discard, lease=lease, refused=refused,
+                on_answer=self.ctx.stats.answered)
             self._http.add(conn)
             switch(conn, transport, data)
 
         def factory() -> HttpConnection:
             conn = HttpConnection(self.find, limits=limits, extra_headers=self.cors_headers,
                                   on_done=self._http.discard, precheck=self.precheck,
-                                  admission=admission, http2=to_http2)
+                                  admission=admission, http2=to_http2,
+                                  on_answer=self.ctx.stats.answered)
             self._http.add(conn)
             return conn
 
@@ -274,6 +288,19 @@ class App:
         port: int = sockets[0].getsockname()[1]
         return port
 
+    @property
+    def http_connection_count(self) -> int:
+        """HTTP connections not taken over (being answered or idle keep-alive)."""
+        return len(self._http)
+
+    def stop_accepting(self) -> None:
+        """Refuse new connections (close the listening socket) and close idle keep-alive
+        connections; requests being answered get their answer, then their connection closes."""
+        if self._server is not None:
+            self._server.close()
+        for http in list(self._http):
+            http.shutdown()
+
     async def stop(self, drain: float = 2.0) -> None:
         """Stop accepting, tell every connection we are going away, wait up to ``drain``
         seconds for them to close (then drop the rest), close the broker.
@@ -330,11 +357,3 @@ class App:
             # wake just after the next wall-clock second (not the loop's monotonic second,
             # whose phase is arbitrary): each tick then shows the next second, none twice
             await asyncio.sleep(1.0 - (time.time() % 1.0) + 0.005)
-
-
-async def health_endpoint(ctx: ServerContext, request: Request,
-                          http: Exchange) -> Response:
-    return Response.json({"status": "ok", "connections": len(ctx.connections),
-                          "channels": ctx.hub.channel_count(),
-                          "publications": ctx.hub.publications,
-                          "deliveries": ctx.hub.deliveries})

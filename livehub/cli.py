@@ -9,8 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from livehub import __version__
-from livehub.config import add_arguments, load
+from livehub.config import add_arguments, configured_secrets, load
 from livehub.errors import ConfigError
+from livehub.ops.logs import configure as configure_logs
 from livehub.serve import run
 
 log = logging.getLogger("livehub")
@@ -44,8 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"livehub: configuration error: {exc.message}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logs(config.log_level, config.server.log_format, secrets=configured_secrets(config))
     if config.broker.workers > 1:
         from livehub.workers import supervise
         try:

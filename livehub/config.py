@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from livehub.admin import AdminSettings
-from livehub.app import check_settings
+from livehub.app import check_settings, is_loopback
 from livehub.backend import BrokerSettings
 from livehub.core.auth import AuthSettings
 from livehub.core.channels import PUBLIC_READ, ChannelOptions, Namespaces
@@ -126,7 +126,9 @@ AUTH_ALIASES = {"token_hmac_secret_key": "token_hmac_secret",
 
 DEV_CENTRIFUGO: dict[str, object] = {"emulation": True, "uni": True}
 DEV_AUTH: dict[str, object] = {"client_insecure": True}
-PRODUCTION_SERVER: dict[str, object] = {"echo": False, "clock": False, "demos": False}
+PRODUCTION_SERVER: dict[str, object] = {"echo": False, "clock": False, "demos": False,
+                                        "drain_delay": 5.0, "drain_window": 10.0,
+                                        "drain_timeout": 30.0}
 DEV_CHANNELS: dict[str, object] = {
     "presence": True, "join_leave": True, "force_push_join_leave": True, "client_publish": True,
     "allow_presence_for_client": True, "allow_history_for_client": True,
@@ -361,6 +363,17 @@ def _check_production(server: ServerSettings, auth: AuthSettings, generated: boo
                           "anything)")
 
 
+def configured_secrets(config: Config) -> list[str]:
+    """The configured secrets, which the log never shows (``livehub.ops.logs``); a key
+    generated for this run is not one of them (the start-up log shows it once)."""
+    values = [config.server.metrics_token, config.broker.redis_password,
+              config.auth.token_hmac_secret, config.demo_secret, config.admin.admin_password,
+              config.admin.admin_token]
+    if not config.api_key_generated:
+        values.append(config.server.api_key)
+    return [v for v in values if v]
+
+
 def _options(values: Mapping[str, object], where: str) -> ChannelOptions:
     try:
         return ChannelOptions(**values)  # type: ignore[arg-type]
@@ -391,6 +404,9 @@ def describe(config: Config) -> Sequence[str]:
                      f"{s.api_key}")
     if config.admin.enabled:
         lines.append("admin dashboard at /admin (a password or token is configured)")
+    if s.metrics_token is None and (config.production or not is_loopback(s.host)):
+        lines.append("/metrics answers 401 without the API key: set metrics_token "
+                     "(LIVEHUB_METRICS_TOKEN) to let Prometheus scrape it")
     lines.extend(f"WARNING: {door}" for door in open_doors(config))
     return lines
 

@@ -17,10 +17,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 
 LINES = 10
 PERIOD = 10.0
+
+SEEN: Counter[str] = Counter()
+"""Every occurrence of every kind in this process, logged or suppressed (metrics:
+``livehub_log_events_total``)."""
 
 
 class RateLimitedLog:
@@ -38,7 +43,9 @@ class RateLimitedLog:
         """kind -> [period start, lines written in it, lines suppressed in it, level]"""
 
     def log(self, level: int, kind: str, msg: str, *args: object,
-            exc_info: bool | BaseException | None = None) -> None:
+            exc_info: bool | BaseException | None = None,
+            extra: Mapping[str, object] | None = None) -> None:
+        SEEN[kind] += 1
         if not self.logger.isEnabledFor(level):
             return
         now = self._clock()
@@ -52,7 +59,7 @@ class RateLimitedLog:
             state[3] = max(state[3], level)
             return
         state[1] += 1
-        self.logger.log(level, msg, *args, exc_info=exc_info)
+        self.logger.log(level, msg, *args, exc_info=exc_info, extra=extra)
 
     def info(self, kind: str, msg: str, *args: object) -> None:
         self.log(logging.INFO, kind, msg, *args)

@@ -25,7 +25,8 @@ def build_app(config: Config) -> App:
     broker, presence = build_backend(config.broker, config.limits)
     node = Node(broker, config.namespaces, presence=presence, limits=config.limits)
     return App.create(node, config.server, centrifugo=config.centrifugo, auth=config.auth,
-                      admin=config.admin, demo_secret=config.demo_secret)
+                      admin=config.admin, demo_secret=config.demo_secret,
+                      production=config.production)
 
 
 async def serve(config: Config, sock: socket.socket | None = None) -> None:
@@ -40,12 +41,18 @@ async def serve(config: Config, sock: socket.socket | None = None) -> None:
             log.info("%s", text)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            app.drain.hurry.set()  # a second signal: skip the waits of the drain
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     loop.add_signal_handler(signal.SIGHUP, app.reload_tls)
     await stop.wait()
-    log.info("shutting down: closing connections")
-    await app.stop()
+    log.info("shutting down: draining connections")
+    await app.drain.run(app)
 
 
 def log_accept_failures(loop: asyncio.AbstractEventLoop) -> None:

@@ -25,7 +25,8 @@ from collections import deque
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-from livehub.config import Config
+from livehub.config import Config, configured_secrets
+from livehub.ops.logs import configure as configure_logs
 
 log = logging.getLogger("livehub.workers")
 
@@ -55,9 +56,9 @@ def _worker_main(config: Config, port: int, index: int, count: int) -> None:
     """Entry point of one worker process (spawned: it imports livehub afresh)."""
     from livehub.serve import run  # noqa: PLC0415 - imported afresh in the spawned worker
 
-    logging.basicConfig(level=config.log_level,
-                        format=f"%(asctime)s %(levelname)s [worker {index + 1}/{count} "
-                               f"pid {os.getpid()}] %(name)s: %(message)s")
+    configure_logs(config.log_level, config.server.log_format, secrets=configured_secrets(config),
+                   prefix=f"[worker {index + 1}/{count} pid {os.getpid()}]",
+                   static={"worker": index + 1, "pid": os.getpid()})
     sock = reuseport_socket(config.server.host, port)
     raise SystemExit(run(config, sock))
 
@@ -117,18 +118,20 @@ def supervise(config: Config) -> int:
                           index + 1, proc.pid, proc.exitcode)
                 start(index)
     finally:
-        _stop_all(list(workers.values()))
+        _stop_all(list(workers.values()), max(STOP_TIMEOUT, config.server.drain_timeout + 5))
         reserved.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return code
 
 
-def _stop_all(procs: list[BaseProcess]) -> None:
+def _stop_all(procs: list[BaseProcess], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM every worker (each drains, ``livehub.ops.health``), SIGKILL what is left after
+    ``timeout`` seconds."""
     for proc in procs:
         if proc.is_alive() and proc.pid is not None:
             os.kill(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
+    deadline = time.monotonic() + timeout
     for proc in procs:
         proc.join(max(0.0, deadline - time.monotonic()))
         if proc.is_alive() and proc.pid is not None:

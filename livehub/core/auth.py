@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,6 +121,8 @@ class TokenVerifier:
             raise ConfigError(f"token public key is not a valid PEM public key: {exc}") from None
         self._jwks = (jwt.PyJWKClient(settings.token_jwks_url, cache_keys=True, lifespan=300)
                       if settings.token_jwks_url else None)
+        self.refused: Counter[str] = Counter()
+        """Tokens refused, by reason (``token_invalid``, ``token_expired``): metrics."""
 
     @property
     def configured(self) -> bool:
@@ -196,6 +199,26 @@ class TokenVerifier:
         return sub
 
     async def connection(self, token: str) -> ConnectionClaims:
+        try:
+            return await self._connection(token)
+        except TokenExpired:
+            self.refused["token_expired"] += 1
+            raise
+        except InvalidToken:
+            self.refused["token_invalid"] += 1
+            raise
+
+    async def subscription(self, token: str) -> SubscriptionClaims:
+        try:
+            return await self._subscription(token)
+        except TokenExpired:
+            self.refused["token_expired"] += 1
+            raise
+        except InvalidToken:
+            self.refused["token_invalid"] += 1
+            raise
+
+    async def _connection(self, token: str) -> ConnectionClaims:
         claims = await self._decode(token)
         channels: list[str] = []
         raw_channels = claims.get("channels", [])
@@ -211,7 +234,7 @@ class TokenVerifier:
         return ConnectionClaims(self._user(claims), self._expiry(claims), info,
                                 tuple(channels), subs, claims.get("meta"))
 
-    async def subscription(self, token: str) -> SubscriptionClaims:
+    async def _subscription(self, token: str) -> SubscriptionClaims:
         claims = await self._decode(token)
         channel = claims.get("channel")
         if not isinstance(channel, str) or not channel:

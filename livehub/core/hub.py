@@ -156,6 +156,11 @@ class Hub:
         """Times local subscribers were told that continuity of a channel was lost."""
         self.resumes_over_budget = 0
         """Resumes answered with a reset because the replay exceeded the resume budget."""
+        self.resumes = 0
+        """Subscriptions that resumed from a position (``since``), and what they replayed:"""
+        self.resumed_publications = 0
+        self.resumes_reset = 0
+        """Resumes told that history could not cover the gap (on at least one channel)."""
         self.join_leave_listeners: list[JoinLeaveListener] = []
         self.control_listeners: list[Callable[[bytes], None]] = []
 
@@ -307,6 +312,11 @@ class Hub:
                 self._continuity_lost(name, self._channels[name], result.top)
         plan = plan_catch_up(sub.channels, results, since, sub.buffer or (), self.resume)
         sub.buffer = None  # from here on, live publications reach it one by one or shared
+        if since:
+            self.resumes += 1
+            self.resumed_publications += len(plan.writes)
+            if plan.resets:
+                self.resumes_reset += 1
         if plan.over_budget:
             self.resumes_over_budget += 1
             rlog.info("resume-budget", "resume of %s over the resume budget (%d publications, "
@@ -427,6 +437,10 @@ class Hub:
 
     def channel_count(self) -> int:
         return len(self._channels)
+
+    def subscription_count(self) -> int:
+        """Local subscriptions summed over channels (a stream of 3 channels counts 3)."""
+        return sum(state.count for state in self._channels.values())
 
     def channel_names(self) -> list[str]:
         """Channels with local subscribers (or released a moment ago)."""

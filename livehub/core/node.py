@@ -9,22 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
 
 from livehub.core.broker import Broker, HistoryResult, ImmediatePublisher
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.core.hub import Hub, JoinLeaveListener, Subscriber, Subscription, Variant
 from livehub.core.limits import Limits
+from livehub.core.opstats import BrokerOps
 from livehub.core.presence import ClientInfo, MemoryPresence, PresenceManager, PresenceStats
 from livehub.core.recovery import ResumeBudget
-from livehub.errors import LivehubError
+from livehub.errors import LivehubError, PayloadTooLarge
 from livehub.ratelog import RateLimitedLog
 from livehub.wire.cursor import StreamPosition
 from livehub.wire.payload import PayloadKind
-from livehub.wire.validation import check_text
+from livehub.wire.validation import check_event, check_text
 
 log = logging.getLogger(__name__)
 rlog = RateLimitedLog(log)
+T = TypeVar("T")
 
 
 class Node:
@@ -63,6 +68,14 @@ class Node:
         self._broker = broker
         self._publish_now = broker.publish_now if isinstance(broker, ImmediatePublisher) else None
         self._tasks: set[asyncio.Task[StreamPosition]] = set()
+        self.ops = BrokerOps()
+        """Latency and errors of the broker operations awaited here (metrics)."""
+        self.publications_refused: Counter[str] = Counter()
+        """Publications refused by validation, by reason (``size``, ``json``, ``text``,
+        ``event``, ``info``): metrics."""
+        self.limit_hits: Counter[str] = Counter()
+        """Refusals by the budget that refused (``client_publish_rate``, ``api_max_batch``...),
+        counted by the protocol that applies it: metrics (``docs/limits.md``)."""
 
     @property
     def broker(self) -> Broker:
@@ -102,18 +115,33 @@ class Node:
 
     def _check(self, data: bytes, kind: PayloadKind, event: str | None,
                info: ClientInfo | None) -> None:
-        self._rules.check(data, kind, event)
-        if info is not None:
-            check_text(info.user, "user")
-            check_text(info.client, "client")
+        try:
+            self._rules.check(data, kind, event)
+            if info is not None:
+                check_text(info.user, "user")
+                check_text(info.client, "client")
+        except LivehubError as exc:
+            self.publications_refused[_refusal_reason(exc, data, kind, event)] += 1
+            raise
+
+    async def _timed(self, op: str, call: Awaitable[T]) -> T:
+        """Await a broker operation, counting its latency and its errors (``ops``)."""
+        start = time.perf_counter()
+        try:
+            result = await call
+        except LivehubError as exc:
+            self.ops.error(op, exc)
+            raise
+        self.ops.observe(op, time.perf_counter() - start)
+        return result
 
     async def publish(self, channel: str, data: bytes, kind: PayloadKind, *,
                       event: str | None = None, info: ClientInfo | None = None
                       ) -> StreamPosition:
         """Validate, then store, position and deliver a publication; its position."""
         options = self.check_publication(channel, data, kind, event=event, info=info)
-        return await self._broker.publish(channel, data, kind, options=options, event=event,
-                                          info=info)
+        return await self._timed("publish", self._broker.publish(
+            channel, data, kind, options=options, event=event, info=info))
 
     async def broadcast(self, channels: Sequence[str], data: bytes, kind: PayloadKind, *,
                         event: str | None = None
@@ -125,8 +153,8 @@ class Node:
         async def one(channel: str) -> StreamPosition | LivehubError:
             try:
                 options = self.namespaces.options(channel)
-                return await self._broker.publish(channel, data, kind, options=options,
-                                                  event=event)
+                return await self._timed("publish", self._broker.publish(
+                    channel, data, kind, options=options, event=event))
             except LivehubError as exc:
                 return exc
 
@@ -145,8 +173,8 @@ class Node:
         if self._publish_now is not None:
             self._publish_now(channel, data, kind, options=options, event=event, info=info)
             return
-        task = asyncio.get_running_loop().create_task(
-            self._broker.publish(channel, data, kind, options=options, event=event, info=info))
+        task = asyncio.get_running_loop().create_task(self._timed("publish", self._broker.publish(
+            channel, data, kind, options=options, event=event, info=info)))
         self._tasks.add(task)
         task.add_done_callback(self._publish_done)
 
@@ -162,7 +190,8 @@ class Node:
                       limit: int | None = None) -> HistoryResult:
         """Publications after ``since`` (all retained if None, none if ``limit`` is 0)."""
         options = self.namespaces.options(channel)
-        return await self._broker.history(channel, options=options, since=since, limit=limit)
+        return await self._timed("history", self._broker.history(
+            channel, options=options, since=since, limit=limit))
 
     async def top(self, channel: str) -> StreamPosition:
         """The position of the newest publication of ``channel`` (offset 0: none yet)."""
@@ -221,3 +250,23 @@ class Node:
 
     def add_control_listener(self, listener: Callable[[bytes], None]) -> None:
         self.hub.control_listeners.append(listener)
+
+
+def _refusal_reason(exc: LivehubError, data: bytes, kind: PayloadKind,
+                    event: str | None) -> str:
+    """Why ``Node._check`` refused a publication (its metric label; the error path only)."""
+    if isinstance(exc, PayloadTooLarge):
+        return "size"
+    if event is not None:
+        try:
+            check_event(event)
+        except LivehubError:
+            return "event"
+    if kind is PayloadKind.JSON:
+        return "json"
+    if kind is PayloadKind.TEXT:
+        try:
+            data.decode()
+        except UnicodeDecodeError:
+            return "text"
+    return "info"

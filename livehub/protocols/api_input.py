@@ -45,8 +45,10 @@ def check_api_key(ctx: ServerContext, request: Request) -> None:
     if given is None:
         given = request.arg("api_key")
     if not given:
+        ctx.stats.auth_refused["api_key_missing"] += 1
         raise Unauthorized("missing API key: send it in the X-API-Key header")
     if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        ctx.stats.auth_refused["api_key_wrong"] += 1
         raise Unauthorized("wrong API key")
 
 

@@ -22,6 +22,7 @@ import logging
 import resource
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -125,6 +126,8 @@ class Admission:
         self.max_per_ip = limits.max_connections_per_ip
         self._proxies = parse_networks(limits.trusted_proxies)
         self.total = 0
+        self.refused: Counter[str] = Counter()
+        """Connections refused, by budget (``total``, ``per_ip``): metrics."""
         self.per_ip: dict[str, int] = {}
         self._handed: dict[asyncio.BaseTransport, str | None] = {}
         """Taken-over sockets and the address each is charged to (None: total only)."""
@@ -165,6 +168,7 @@ class Admission:
         if self.total >= self.max_total:
             self._sweep_soon()
             if self.total >= self.max_total:
+                self.refused["total"] += 1
                 ratelog.warning("total", "refusing connections: %d open, max_connections is %d",
                                 self.total, self.max_total)
                 return refusal(503, f"server at its connection limit ({self.max_total}); "
@@ -185,6 +189,7 @@ class Admission:
                 self._sweep_soon()
                 count = self.per_ip.get(ip, 0)
             if count >= self.max_per_ip:
+                self.refused["per_ip"] += 1
                 ratelog.warning("per-ip", "refusing connections from %s: %d open, "
                                 "max_connections_per_ip is %d", ip, count, self.max_per_ip)
                 return refusal(429, f"too many connections from {ip} (at most "

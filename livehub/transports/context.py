@@ -17,6 +17,7 @@ from livehub.core.node import Node
 from livehub.errors import ConfigError
 from livehub.transports.admission import parse_networks
 from livehub.transports.outgoing import Flusher
+from livehub.transports.stats import TransportStats
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +99,25 @@ class ServerSettings:
     """Seconds between two ticks of the demo's simulated market (0: no market)."""
     demo_match_minute: float = 1.0
     """Seconds per minute of the demo's simulated football matches (0: no matches)."""
+    # -- operations (docs/operations.md) --
+    metrics_token: str | None = None
+    """Bearer token (or basic-auth password) of ``GET /metrics``; without one, metrics are
+    open on a loopback host only (``--production``: never)."""
+    log_format: str = "text"
+    """``text`` or ``json`` (one JSON object per line)."""
+    access_log: bool = True
+    """One INFO line per HTTP answer and per connection end (logger ``livehub.access``)."""
+    access_log_sample: float = 1.0
+    """Fraction of successful requests and connection ends logged (refusals: always)."""
+    drain_delay: float = 0.0
+    """SIGTERM: seconds ``/ready`` answers 503 before new connections are refused
+    (``--production``: 5)."""
+    drain_window: float = 0.0
+    """SIGTERM: seconds over which open connections are told to reconnect elsewhere, spread
+    so a fleet does not stampede (``--production``: 10)."""
+    drain_timeout: float = 10.0
+    """SIGTERM: seconds from the signal until the process exits whatever is left
+    (``--production``: 30)."""
 
     def __post_init__(self) -> None:
         if self.max_connections < 0 or self.max_connections_per_ip < 0:
@@ -109,6 +129,12 @@ class ServerSettings:
             raise ConfigError("tls_key needs tls_cert (the certificate chain it belongs to)")
         if self.h2_max_streams < 1:
             raise ConfigError("h2_max_streams must be >= 1")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
+        if not 0.0 <= self.access_log_sample <= 1.0:
+            raise ConfigError("access_log_sample must be between 0 and 1")
+        if min(self.drain_delay, self.drain_window, self.drain_timeout) < 0:
+            raise ConfigError("drain_delay, drain_window and drain_timeout must be >= 0")
 
 
 class LongLived(Protocol):
@@ -124,7 +150,8 @@ class ServerContext:
     node: Node
     settings: ServerSettings
     flusher: Flusher
-    connections: dict[LongLived, None] = field(default_factory=dict)
+    connections: dict[LongLived, float] = field(default_factory=dict)
+    """Live long-lived connections and when each opened (``time.monotonic``)."""
     started: float = 0.0
     compression: TokenBucket = field(default_factory=lambda: TokenBucket(0, 0, now=0.0))
     """The process-wide compression budget (``transports.compression``)."""
@@ -136,6 +163,8 @@ class ServerContext:
     owners: dict[LongLived, str] = field(default_factory=dict)
     """The user of each long-lived connection a protocol registered with ``own`` (anonymous
     ones are not kept), so that disconnecting a user reaches every protocol's connections."""
+    stats: TransportStats = field(default_factory=TransportStats)
+    """Counters read by metrics, and the access log."""
 
     @classmethod
     def create(cls, node: Node, settings: ServerSettings,
@@ -143,7 +172,9 @@ class ServerContext:
         loop = asyncio.get_running_loop()
         now = loop.time()
         auth = auth or AuthSettings()
+        stats = TransportStats(access_log=settings.access_log, sample=settings.access_log_sample)
         return cls(node, settings, Flusher(loop, write_delay=settings.write_delay), started=now,
+                   stats=stats,
                    compression=TokenBucket(settings.ws_compress_global_rate,
                                            settings.ws_compress_global_rate, now=now), auth=auth,
                    verifier=TokenVerifier(auth))

@@ -63,6 +63,7 @@ from livehub.transports.messages import (
 )
 from livehub.transports.outgoing import Outgoing
 from livehub.transports.routing import Handler
+from livehub.transports.stats import Answered
 
 log = logging.getLogger(__name__)
 rlog = RateLimitedLog(log)
@@ -237,8 +238,11 @@ class Http2Connection(asyncio.Protocol):
                  head_timeout: float, keepalive_timeout: float, max_streams: int,
                  extra_headers: Callable[[Request], list[tuple[str, str]]] | None = None,
                  on_done: Callable[[Http2Connection], None] | None = None,
-                 lease: Lease | None = None, refused: Response | None = None) -> None:
+                 lease: Lease | None = None, refused: Response | None = None,
+                 on_answer: Answered | None = None) -> None:
         self._router = router
+        self._on_answer = on_answer
+        """Told of every answer sent (access log, counters: ``transports.stats``)."""
         self._max_head = max_head
         self._max_url = max_url
         self._max_body = max_body
@@ -523,6 +527,8 @@ class Http2Connection(asyncio.Protocol):
         headers.extend(response.headers)
         body = b"" if request.method == "HEAD" else response.body
         self.send_head(stream, response.status, headers, end_stream=not body)
+        if self._on_answer is not None:
+            self._on_answer(request, response, request.client or self._client, None)
         if body:
             self.send(stream, body)
             self.finish(stream)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ from livehub.transports.messages import (
 )
 from livehub.transports.outgoing import Outgoing
 from livehub.transports.routing import Exchange, Handler
+from livehub.transports.stats import Answered
 
 __all__ = ["Exchange", "Handler", "HttpConnection", "HttpLimits", "Request", "Response",
            "Router", "error_response", "head_bytes"]
@@ -111,11 +113,15 @@ class HttpConnection(asyncio.Protocol):
                  on_done: Callable[[HttpConnection], None] | None = None,
                  precheck: Precheck | None = None,
                  admission: Admission | None = None,
-                 http2: ToHttp2 | None = None) -> None:
+                 http2: ToHttp2 | None = None,
+                 on_answer: Answered | None = None) -> None:
         self._router = router
         self._http2 = http2
         """Makes this connection HTTP/2 (ALPN ``h2``, or the preface on the first read)."""
         self._first_read = http2 is not None
+        self._on_answer = on_answer
+        """Told of every answer sent (access log, counters: ``transports.stats``)."""
+        self._started: float | None = None
         self._limits = limits
         self._extra_headers = extra_headers
         self._on_done = on_done
@@ -371,6 +377,7 @@ class HttpConnection(asyncio.Protocol):
     async def _handle(self, request: Request) -> bool:
         """Answer one request; False if its handler took the connection over."""
         self._current = request
+        self._started = time.monotonic()
         try:
             handler = self._router(request)
             response = await handler(request, self)
@@ -425,6 +432,8 @@ class HttpConnection(asyncio.Protocol):
             headers.append(("connection", "close"))
         body = b"" if request.method == "HEAD" else response.body
         transport.write(head_bytes(response.status, headers) + body)
+        if self._on_answer is not None:
+            self._on_answer(request, response, request.client or self._client, self._started)
         if not keep_alive:
             self._closing = True
             transport.close()
@@ -448,6 +457,8 @@ class HttpConnection(asyncio.Protocol):
                    ("content-length", str(len(response.body))), *response.headers,
                    ("connection", "close")]
         transport.write(head_bytes(response.status, headers) + response.body)
+        if self._on_answer is not None:
+            self._on_answer(self._request, response, self._client, None)
         # Half-close and drain: closing with unread input would reset the connection and the
         # client would never see the answer.  Whatever else arrives is discarded.
         if transport.can_write_eof():

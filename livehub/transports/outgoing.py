@@ -124,7 +124,14 @@ class Flusher:
                 continue
             try:
                 transport = conn.transport
-                transport.write(pending if type(pending) is bytes else b"".join(pending))  # type: ignore[arg-type]
+                if type(pending) is bytes:
+                    conn.sent_messages += 1
+                    data = pending
+                else:
+                    conn.sent_messages += len(pending)
+                    data = b"".join(pending)  # type: ignore[arg-type]
+                conn.sent_bytes += len(data)
+                transport.write(data)
                 unsent = transport.get_write_buffer_size()
                 if unsent > conn._limit or conn._allowance:
                     conn.check_buffer(unsent, pending)
@@ -146,10 +153,14 @@ class Outgoing(abc.ABC):
     """
 
     __slots__ = ("_allowance", "_delay", "_flusher", "_limit", "_pending", "_queued", "closed",
-                 "max_buffer", "transport")
+                 "ended", "max_buffer", "sent_bytes", "sent_messages", "transport")
 
     internal_error: ClassVar[DisconnectInfo] = Disconnect.SERVER_ERROR
     """What this wire says when a bug ends the connection (3004; a WebSocket says 1011)."""
+    going_away: ClassVar[DisconnectInfo] = Disconnect.SHUTDOWN
+    """What this wire says when the server drains: reconnect, to another node (3001)."""
+    protocol: ClassVar[str] = "plain"
+    """The protocol label of metrics and logs (``plain``, ``centrifugo``...)."""
 
     def __init__(self, transport: asyncio.Transport, flusher: Flusher, max_buffer: int) -> None:
         self.transport = transport
@@ -164,6 +175,11 @@ class Outgoing(abc.ABC):
         """This connection's batching window in seconds; None: the server's (``Flusher``)."""
         self.max_buffer = max_buffer
         self.closed = False
+        self.sent_messages = 0
+        """Messages written to the socket (counted once per flush, never per write)."""
+        self.sent_bytes = 0
+        self.ended: DisconnectInfo | None = None
+        """Why the connection ended (the goodbye it said, or the peer's close code)."""
 
     def narrow_window(self, delay: float | None) -> None:
         """A subscription of this connection asks for batching window ``delay`` (its
@@ -222,7 +238,14 @@ class Outgoing(abc.ABC):
         if pending is None or self.closed:
             return
         transport = self.transport
-        transport.write(pending if type(pending) is bytes else b"".join(pending))  # type: ignore[arg-type]
+        if type(pending) is bytes:
+            self.sent_messages += 1
+            data = pending
+        else:
+            self.sent_messages += len(pending)
+            data = b"".join(pending)  # type: ignore[arg-type]
+        self.sent_bytes += len(data)
+        transport.write(data)
         unsent = transport.get_write_buffer_size()
         if unsent > self._limit or self._allowance:
             self.check_buffer(unsent, pending)
@@ -272,6 +295,8 @@ class Outgoing(abc.ABC):
         self._goodbye(info)
 
     def _goodbye(self, info: DisconnectInfo) -> None:
+        if self.ended is None:
+            self.ended = info
         try:
             self.goodbye(info)
         except Exception:  # noqa: BLE001 - this connection's bug, logged
@@ -306,6 +331,19 @@ class Outgoing(abc.ABC):
     @abc.abstractmethod
     def heartbeat(self, now: float) -> None:
         """The periodic keepalive tick (a ping, a heartbeat comment, or nothing)."""
+
+    @property
+    def transport_name(self) -> str:
+        """The transport label of metrics and logs (``websocket``, ``sse``...)."""
+        return "other"
+
+    def channels(self) -> tuple[str, ...]:
+        """The channels this connection follows (for its log line)."""
+        return ()
+
+    def user(self) -> str:
+        """The user this connection authenticated as ("" when anonymous)."""
+        return ""
 
     def peer(self) -> str:
         addr = self.transport.get_extra_info("peername")

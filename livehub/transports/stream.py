@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -31,8 +32,6 @@ CLOSE_TIMEOUT = 3.0
 """Seconds a peer that never reads may keep a closed stream's socket and its buffer."""
 LAST_CHUNK = b"0\r\n\r\n"
 """The end of a chunked body (RFC 9112 §7.1)."""
-
-_GONE = object()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,7 +76,7 @@ class StreamConnection(Outgoing, asyncio.Protocol):
     (a protocol session) override ``on_closed``, which runs exactly once.
     """
 
-    __slots__ = ("_ctx", "_framing", "_ignored", "subscription")
+    __slots__ = ("_ctx", "_framing", "_ignored", "authenticated", "subscription")
 
     def __init__(self, ctx: ServerContext, transport: asyncio.Transport,
                  framing: StreamFraming) -> None:
@@ -86,7 +85,9 @@ class StreamConnection(Outgoing, asyncio.Protocol):
         self._framing = framing
         self._ignored = 0
         self.subscription: Subscription | None = None
-        ctx.connections[self] = None
+        self.authenticated = ""
+        """The user of the credentials it was opened with ("": anonymous)."""
+        ctx.connections[self] = time.monotonic()
 
     @property
     def framing(self) -> StreamFraming:
@@ -119,8 +120,21 @@ class StreamConnection(Outgoing, asyncio.Protocol):
 
     def _drop(self) -> None:
         self.closed = True
-        if self._ctx.connections.pop(self, _GONE) is not _GONE:
+        opened = self._ctx.connections.pop(self, None)
+        if opened is not None:
+            self._ctx.stats.ended(self, opened)
             self.on_closed()
+
+    @property
+    def transport_name(self) -> str:
+        return "sse" if self._framing.content_type.startswith("text/event-stream") \
+            else "http_stream"
+
+    def channels(self) -> tuple[str, ...]:
+        return () if self.subscription is None else self.subscription.channels
+
+    def user(self) -> str:
+        return self.authenticated
 
     def on_closed(self) -> None:
         """Release what the connection holds (once, when it ends)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from functools import cache, partial
 
@@ -107,7 +108,7 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
         self._closer: asyncio.TimerHandle | None = None
         bits = None if handshake.deflate is None else handshake.deflate.variant_key
         self.frame_text, self.frame_binary = framers(bits)
-        ctx.connections[self] = None
+        ctx.connections[self] = time.monotonic()
 
     def start(self, head: bytes, tail: bytes) -> None:
         """Send ``head`` (``accept``'s answer to the handshake), then read ``tail`` (what
@@ -210,10 +211,18 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
         if self._closer is not None:
             self._closer.cancel()
             self._closer = None
-        self._ctx.connections.pop(self, None)
+        opened = self._ctx.connections.pop(self, None)
         if self._deflate is not None:
             self._deflate.on_inflate = None  # no cycle through the bound method
+        if opened is not None:
+            self._ctx.stats.ended(self, opened)
         self.on_closed()
+
+    going_away = DisconnectInfo(CloseCode.GOING_AWAY, "server going away: reconnect")
+
+    @property
+    def transport_name(self) -> str:
+        return "websocket"
 
     def on_closed(self) -> None:
         """Release what the connection holds (subscriptions)."""
@@ -232,6 +241,7 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
             self.transport.close()
             return
         code = CloseCode.NORMAL if event.code == CloseCode.NO_STATUS else event.code
+        self.ended = DisconnectInfo(event.code, "closed by the client")
         self.flush()
         self.closed = True
         self.transport.write(encode_close(code))
@@ -251,6 +261,8 @@ class WebSocketConnection(Outgoing, asyncio.Protocol):
         sent already), then FIN; the peer's remaining input is read and discarded."""
         rlog.info("websocket-failed", "websocket %s failed: %d %s", self.peer(), code, reason)
         self._failed = True
+        if self.ended is None:
+            self.ended = DisconnectInfo(code, reason)
         transport = self.transport
         if transport.is_closing():
             return

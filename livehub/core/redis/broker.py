@@ -170,6 +170,11 @@ class RedisBroker:
     async def wait_connected(self, timeout: float) -> bool:
         return await self._link.wait_connected(timeout)
 
+    @property
+    def reconnects(self) -> int:
+        """Times the pub/sub connection was re-established after the first (metrics)."""
+        return max(0, self._link.connects - 1)
+
     # -- subscriptions -------------------------------------------------------------------------
 
     async def subscribe(self, channel: str) -> None:

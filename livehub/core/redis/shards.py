@@ -61,6 +61,11 @@ class ShardedRedisBroker:
     def shard(self, channel: str) -> RedisBroker:
         return self.shards[self._ring.index(channel)]
 
+    @property
+    def reconnects(self) -> int:
+        """Pub/sub reconnections over every shard (metrics)."""
+        return sum(shard.reconnects for shard in self.shards)
+
     async def start(self, handler: BrokerHandler) -> None:
         for shard in self.shards:
             await shard.start(handler)

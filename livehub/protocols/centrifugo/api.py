@@ -56,6 +56,7 @@ async def _broadcast(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
         raise CommandError(ErrorCode.BAD_REQUEST, "channels must be a list of strings")
     most = node.core.limits.api_max_broadcast
     if len(channels) > most:
+        node.core.limit_hits["api_max_broadcast"] += 1
         raise CommandError(ErrorCode.LIMIT_EXCEEDED,
                            f"at most {most} channels per broadcast, not {len(channels)}")
     data, kind = parse_payload(dict(params))
@@ -177,6 +178,7 @@ async def _batch(node: CentrifugoNode, params: Mapping[str, Any]) -> Result:
         raise CommandError(ErrorCode.BAD_REQUEST, "commands must be a list")
     most = node.core.limits.api_max_batch
     if len(commands) > most:
+        node.core.limit_hits["api_max_batch"] += 1
         raise CommandError(ErrorCode.LIMIT_EXCEEDED,
                            f"at most {most} commands per batch, not {len(commands)}")
     calls: list[tuple[str, Method | None, Mapping[str, Any]]] = []

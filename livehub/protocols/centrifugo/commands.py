@@ -114,6 +114,7 @@ async def connect_session(session: Session, params: Mapping[str, Any], command_i
             channels.append(name)
     names = [*channels, *(c for c in requested if c not in channels)]
     if len(names) > settings.client_channel_limit:
+        session.node.core.limit_hits["client_channel_limit"] += 1
         session.close(DisconnectInfo(
             Disconnect.CHANNEL_LIMIT.code,
             f"channel limit: {len(names)} subscriptions asked, at most "
@@ -210,6 +211,7 @@ async def subscribe_channel(session: Session, channel: str, request: Mapping[str
     if channel in session.subs:
         raise CommandError(ErrorCode.ALREADY_SUBSCRIBED)
     if len(session.subs) >= settings.client_channel_limit:
+        session.node.core.limit_hits["client_channel_limit"] += 1
         raise CommandError(ErrorCode.LIMIT_EXCEEDED, "too many channels")
     who = session.principal
     if check:
@@ -397,6 +399,7 @@ async def publish(session: Session, command: Command) -> None:
         raise CommandError(ErrorCode.BAD_REQUEST, "data is required")
     bucket = session.publish_bucket
     if bucket is not None and not bucket.take():
+        session.node.core.limit_hits["client_publish_rate"] += 1
         raise CommandError(ErrorCode.TOO_MANY_REQUESTS)
     data, kind = payload_from_json(params["data"])
     sub = session.subs.get(channel)

@@ -97,6 +97,19 @@ class CentrifugoWebSocket(WebSocketConnection):
     def on_closed(self) -> None:
         self.session.closed()
 
+    protocol = "centrifugo"
+    going_away = Disconnect.SHUTDOWN
+
+    @property
+    def transport_name(self) -> str:
+        return self.name
+
+    def channels(self) -> tuple[str, ...]:
+        return tuple(self.session.subs)
+
+    def user(self) -> str:
+        return self.session.user
+
     def heartbeat(self, now: float) -> None:
         """The node pings at the protocol level (``{}`` and its pong)."""
 
@@ -126,6 +139,18 @@ class CentrifugoStream(StreamConnection):
 
     def on_closed(self) -> None:
         self.session.closed()
+
+    protocol = "centrifugo"
+
+    @property
+    def transport_name(self) -> str:
+        return self.name
+
+    def channels(self) -> tuple[str, ...]:
+        return tuple(self.session.subs)
+
+    def user(self) -> str:
+        return self.session.user
 
 
 # -- endpoints -------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ def stream_channels(ctx: ServerContext, request: Request) -> list[str]:
     if not channels:
         raise BadRequest("at least one channel parameter is required")
     if len(channels) > ctx.settings.max_channels:
+        ctx.node.limit_hits["max_channels"] += 1
         raise BadRequest(f"at most {ctx.settings.max_channels} channels per stream")
     for name in channels:
         ctx.node.options(name)
@@ -97,6 +98,7 @@ async def _start(ctx: ServerContext, request: Request, http: Exchange, *,
         return framing.head_response()
     conn = open_stream(http, request, framing,
                        lambda transport: StreamConnection(ctx, transport, framing))
+    conn.authenticated = access.principal.user
     ctx.expire(conn, access.expire_at, access.expiry)
     ctx.own(conn, access.principal.user)
     try:

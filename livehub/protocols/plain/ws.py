@@ -74,6 +74,7 @@ class ChannelConnection(WebSocketConnection):
         if bucket is None:
             bucket = self._bucket = self._ctx.node.limits.publish_bucket()
         if bucket is not None and not bucket.take():
+            self._ctx.node.limit_hits["client_publish_rate"] += 1
             limits = self._ctx.node.limits
             self._send_close(Disconnect.TOO_MANY_REQUESTS.code,
                              f"too many requests: more than {limits.client_publish_rate:g} "
@@ -87,6 +88,12 @@ class ChannelConnection(WebSocketConnection):
     def on_closed(self) -> None:
         if self.subscription is not None:
             self._ctx.node.unsubscribe(self.subscription)
+
+    def channels(self) -> tuple[str, ...]:
+        return (self.channel,)
+
+    def user(self) -> str:
+        return self.principal.user
 
 
 async def echo_endpoint(ctx: ServerContext, request: Request, http: Exchange) -> None:

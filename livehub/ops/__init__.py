@@ -1,0 +1,1 @@
+"""Operations: metrics, logs, health, readiness and drain (issue 12)."""
