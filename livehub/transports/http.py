@@ -494,8 +494,12 @@ class HttpConnection(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """Server stop: close now when idle; a request being answered gets its response with
-        ``connection: close``, then the connection closes."""
+        ``connection: close``, then the connection closes (a long-poll stops waiting and
+        answers with what it has: its ``watch_lost`` callback is called)."""
         self._stopping = True
+        if self._on_lost is not None and not self._taken_over:
+            on_lost, self._on_lost = self._on_lost, None
+            on_lost()
         if self._busy or self._taken_over or self._closing or self.transport is None:
             return
         self._closing = True
@@ -563,8 +567,9 @@ class HttpConnection(asyncio.Protocol):
         self._http2(transport, lease, self._refusal, data)
 
     def watch_lost(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` if the client goes away while the current request is being
-        answered (a long-poll then stops waiting); forgotten once the answer is sent."""
+        """Call ``callback`` if the client goes away, or the server stops, while the current
+        request is being answered (a long-poll then stops waiting); forgotten once the answer
+        is sent."""
         self._on_lost = callback
 
     def extra_headers(self, request: Request) -> list[tuple[str, str]]:

@@ -67,7 +67,11 @@ async def test_sigterm_drains_every_transport(serve: ServeFactory) -> None:  # n
             cf = RawClient(cf_ws)
             assert "connect" in await cf.call("connect", {})
             await asyncio.wait_for(opened.wait(), 15)
-            await until(lambda: _subscribed(client, srv, STREAMS + 1), "everyone subscribed")
+            cursor = (await client.get(srv.url + "/poll", params={"channel": "news"})
+                      ).json()["cursor"]
+            poll = asyncio.create_task(client.get(srv.url + "/poll", params={
+                "channel": "news", "cursor": cursor, "timeout": "60"}))
+            await until(lambda: _subscribed(client, srv, STREAMS + 2), "everyone subscribed")
 
             os.kill(srv.proc.pid, signal.SIGTERM)
             signalled = time.monotonic()
@@ -79,6 +83,10 @@ async def test_sigterm_drains_every_transport(serve: ServeFactory) -> None:  # n
             raw_close = await _closed_with(raw)
             cf_close = await RawClient(cf_ws).closed_with()
             goodbyes = await asyncio.gather(*streams)
+            polled = await poll
+    # the waiting poll was answered at once (not after its 60 s), with its cursor
+    assert polled.status_code == 200 and polled.headers["connection"] == "close"
+    assert polled.json() == {"messages": [], "cursor": cursor}
     assert raw_close == 1001
     assert cf_close == 3001
     for _, body, last_id in goodbyes:

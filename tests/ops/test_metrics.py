@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from livehub.wire.payload import PayloadKind
 
+from ..centrifugo.wsclient import RawClient
 from ..conftest import API_KEY, LiveServer, ServerFactory
 from ..serve_process import API_KEY as API_KEY_SERVE
 from ..serve_process import ServeFactory, serve  # noqa: F401 - fixture
@@ -195,3 +196,25 @@ def test_with_a_token_the_subprocess_serves_metrics(serve: ServeFactory) -> None
     samples = parse(r.text)
     assert value(samples, "process_resident_memory_bytes") > 0
     assert value(samples, "livehub_start_time_seconds") > 0
+
+
+async def test_centrifugo_connections_are_labelled(serve: ServeFactory) -> None:  # noqa: F811
+    srv = serve("--dev")
+    async with websockets.connect(srv.ws_url + "/connection/websocket") as ws:
+        client = RawClient(ws)
+        assert "connect" in await client.call("connect", {})
+        assert "subscribe" in await client.call("subscribe", {"channel": "news"})
+        await asyncio.to_thread(httpx.post, srv.url + "/api/publish",
+                                headers={"X-API-Key": API_KEY_SERVE},
+                                json={"channel": "news", "data": {"n": 1}})
+        push = await client.push()
+        while "pub" not in push:  # --dev pushes join/leave too
+            push = await client.push()
+        assert push["pub"]["data"] == {"n": 1}
+        samples = await scrape(srv.url)
+    assert value(samples, "livehub_connections", protocol="centrifugo",
+                 transport="websocket") == 1
+    assert value(samples, "livehub_subscriptions") == 1
+    assert value(samples, "livehub_deliveries_total") == 1
+    assert value(samples, "livehub_messages_sent_total", protocol="centrifugo",
+                 transport="websocket") >= 3  # two replies and the pushes
