@@ -54,10 +54,10 @@ async def test_connections_deliveries_and_bytes_by_transport(server: LiveServer)
             await asyncio.sleep(0.02)
         for i in range(5):
             await asyncio.to_thread(server.publish, "news", f"m{i}")
+        assert [await ws.recv() for _ in range(5)] == [f"m{i}" for i in range(5)]
+        live = await scrape(server.url)  # before the SSE reader stops (take ends its stream)
         got = await take(sse, 5)
         assert [e.data for e in got] == [f"m{i}" for i in range(5)]
-        assert [await ws.recv() for _ in range(5)] == [f"m{i}" for i in range(5)]
-        live = await scrape(server.url)
     assert value(live, "livehub_connections", protocol="plain", transport="sse") == 1
     assert value(live, "livehub_connections", protocol="plain", transport="websocket") == 1
     assert value(live, "livehub_channels") == 1
