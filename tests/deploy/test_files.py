@@ -79,5 +79,5 @@ def test_caddyfile_adapts_as_committed(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     text = json.dumps(json.loads(result.stdout))
     for expected in ('"flush_interval": -1', '"policy": "least_conn"', '"dial": "hub1:8000"',
-                     '"dial": "hub2:8000"', '"uri": "/health"'):
+                     '"dial": "hub2:8000"', '"uri": "/ready"'):
         assert expected in text, expected
