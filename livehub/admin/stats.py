@@ -9,40 +9,20 @@ from collections import Counter
 from livehub.errors import LivehubError, ServerError, Unavailable
 from livehub.protocols.centrifugo import api
 from livehub.protocols.centrifugo.node import CentrifugoNode
-from livehub.transports.context import LongLived, ServerContext
-from livehub.transports.stream import StreamConnection
-from livehub.transports.websocket import WebSocketConnection
+from livehub.transports.context import ServerContext
 
 MAX_CHANNELS = 200
 """Channels listed (the most subscribed first)."""
 
 
-def transport_of(conn: LongLived) -> str:
-    """``websocket``, ``sse`` or ``http-stream`` (long-polls are requests, not connections)."""
-    if isinstance(conn, WebSocketConnection):
-        return "websocket"
-    if isinstance(conn, StreamConnection):
-        if conn.framing.content_type.startswith("text/event-stream"):
-            return "sse"
-        return "http-stream"
-    return "other"
-
-
-def protocol_of(conn: LongLived) -> str:
-    """The protocol plug-in that serves ``conn`` (``plain``, ``centrifugo``...), from the
-    package its class lives in."""
-    parts = type(conn).__module__.split(".")
-    if len(parts) > 2 and parts[:2] == ["livehub", "protocols"]:
-        return parts[2]
-    return "plain"
-
-
 def connections(ctx: ServerContext) -> dict[str, object]:
-    """This node's live connections: in total, by transport, by protocol."""
+    """This node's live connections: in total, by transport, by protocol (long-polls are
+    requests, not connections)."""
     conns = list(ctx.connections)
-    by_transport = Counter(transport_of(c) for c in conns)
-    by_protocol = Counter(protocol_of(c) for c in conns)
-    for name in ("websocket", "sse", "http-stream"):
+    # the labels of metrics and logs (``Outgoing.transport_name``, ``Outgoing.protocol``)
+    by_transport = Counter(getattr(c, "transport_name", "other") for c in conns)
+    by_protocol = Counter(getattr(c, "protocol", "other") for c in conns)
+    for name in ("websocket", "sse", "http_stream"):
         by_transport.setdefault(name, 0)
     return {"total": len(conns), "by_transport": dict(sorted(by_transport.items())),
             "by_protocol": dict(sorted(by_protocol.items()))}

@@ -89,11 +89,6 @@ class StreamConnection(Outgoing, asyncio.Protocol):
         """The user of the credentials it was opened with ("": anonymous)."""
         ctx.connections[self] = time.monotonic()
 
-    @property
-    def framing(self) -> StreamFraming:
-        """How this stream looks on the wire (its content type tells SSE from NDJSON)."""
-        return self._framing
-
     def data_received(self, data: bytes) -> None:
         self._ignored += len(data)
         if self._ignored > MAX_IGNORED_INPUT:

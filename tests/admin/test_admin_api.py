@@ -37,7 +37,7 @@ def by_transport(stats: dict[str, object]) -> dict[str, int]:
 def test_connections_by_transport(admin: AdminClient) -> None:
     server = admin.server
     stats = admin.stats()
-    assert by_transport(stats) == {"http-stream": 0, "sse": 0, "websocket": 0}
+    assert by_transport(stats) == {"http_stream": 0, "sse": 0, "websocket": 0}
 
     async def clients() -> None:
         async with httpx.AsyncClient(timeout=5) as client, client.stream(
@@ -46,7 +46,7 @@ def test_connections_by_transport(admin: AdminClient) -> None:
             assert sse.status_code == 200
             stats = await asyncio.to_thread(
                 wait_for, admin, lambda s: by_transport(s)["websocket"] == 1)
-            assert by_transport(stats) == {"http-stream": 0, "sse": 1, "websocket": 1}
+            assert by_transport(stats) == {"http_stream": 0, "sse": 1, "websocket": 1}
             assert stats["connections"] == {"total": 2, "by_protocol": {"plain": 2},
                                             "by_transport": by_transport(stats)}
             assert stats["channels"] == [{"channel": "chat:a", "subscribers": 2,
@@ -54,7 +54,7 @@ def test_connections_by_transport(admin: AdminClient) -> None:
 
     asyncio.run(clients())
     stats = wait_for(admin, lambda s: s["connections"]["total"] == 0)  # type: ignore[index]
-    assert by_transport(stats) == {"http-stream": 0, "sse": 0, "websocket": 0}
+    assert by_transport(stats) == {"http_stream": 0, "sse": 0, "websocket": 0}
 
 
 def test_publish_history_and_channel_positions(admin: AdminClient) -> None:

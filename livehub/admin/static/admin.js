@@ -60,8 +60,8 @@ function render(stats) {
   const conns = stats.connections;
   $("node-name").textContent = "node " + stats.node;
   $("conn-total").textContent = conns.total;
-  for (const kind of ["websocket", "sse", "http-stream"]) {
-    $("conn-" + kind).textContent = conns.by_transport[kind] || 0;
+  for (const kind of ["websocket", "sse", "http_stream"]) {
+    $("conn-" + kind.replace("_", "-")).textContent = conns.by_transport[kind] || 0;
   }
   const seconds = last ? stats.time - last.time : 0;
   $("rate-pub").textContent = last ? rate(stats.publications, last.publications, seconds) : "–";
