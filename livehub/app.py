@@ -29,6 +29,8 @@ from livehub.ops.health import Drain, health_endpoint, ready_endpoint
 from livehub.protocols.api_input import check_api_key
 from livehub.protocols.centrifugo import CentrifugoSettings, install
 from livehub.protocols.centrifugo.node import CentrifugoNode
+from livehub.protocols.mercure import MercureAuthSettings, MercureHub, MercureSettings
+from livehub.protocols.mercure import install as install_mercure
 from livehub.protocols.plain import pages
 from livehub.protocols.plain.poll import poll_endpoint
 from livehub.protocols.plain.streams import sse_endpoint, stream_endpoint
@@ -94,13 +96,16 @@ class App:
     """Readiness and the SIGTERM drain (``livehub.ops.health``)."""
     started_at: float = field(default_factory=time.time)
     shutdown_info: DisconnectInfo = Disconnect.SHUTDOWN
+    mercure: MercureHub | None = None
 
     @classmethod
     def create(cls, node: Node, settings: ServerSettings, *,
                centrifugo: CentrifugoSettings | None = None,
                auth: AuthSettings | None = None,
                admin: AdminSettings | None = None, demo_secret: str | None = None,
-               production: bool = False) -> App:
+               production: bool = False,
+               mercure: MercureSettings | None = None,
+               mercure_auth: MercureAuthSettings | None = None) -> App:
         check_settings(settings)
         if settings.demos:  # the demo login makes tokens only with a secret of its own
             auth, demo_secret = demo_endpoints.with_demo_secret(auth or AuthSettings(),
@@ -113,6 +118,9 @@ class App:
         app.route("/ws", get, channel_endpoint)
         # Centrifugo client transports and the server API (/api/<method>, incl. publish)
         app.centrifugo = install(app, centrifugo or CentrifugoSettings())
+        if mercure is not None and mercure.mercure:
+            # the Mercure hub at /.well-known/mercure (docs/mercure.md)
+            app.mercure = install_mercure(app, mercure, mercure_auth)
         app.route("/health", get, health_endpoint)
         app.route("/ready", get, ready_endpoint(app.drain))
         app.route("/metrics", get, metrics.endpoint(
@@ -140,12 +148,23 @@ class App:
             return self._preflight
         found = self.routes.get(request.path)
         if found is None:
+            found = self._prefix_route(request.path)
+        if found is None:
             raise NotFound(f"no such endpoint: {request.path}")
         methods, endpoint = found
         if request.method not in methods:
             raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}",
                                    allow=", ".join(sorted(methods)))
         return partial(endpoint, self.ctx)
+
+    def _prefix_route(self, path: str) -> tuple[frozenset[str], Endpoint] | None:
+        """The route ``<prefix>/*`` that serves ``path`` (the longest prefix wins)."""
+        best: tuple[frozenset[str], Endpoint] | None = None
+        length = 0
+        for pattern, found in self.routes.items():
+            if pattern.endswith("/*") and path.startswith(pattern[:-1]) and len(pattern) > length:
+                best, length = found, len(pattern)
+        return best
 
     def precheck(self, request: Request) -> None:
         """Judge a request from its head (route, method, the route's precheck): what a
@@ -154,6 +173,14 @@ class App:
         check = self.prechecks.get(request.path)
         if check is not None:
             check(self.ctx, request)
+
+    def extra_headers(self, request: Request) -> list[tuple[str, str]]:
+        """Headers every answer to ``request`` gets: CORS, and the Mercure discovery link on
+        the pages livehub serves."""
+        headers = self.cors_headers(request)
+        if self.mercure is not None and request.path in pages.PAGES:
+            headers.extend(self.mercure.discovery)
+        return headers
 
     # -- CORS ----------------------------------------------------------------------------------
 
@@ -175,7 +202,7 @@ class App:
         return []
 
     async def _preflight(self, request: Request, http: Exchange) -> Response:
-        if request.path not in self.routes:
+        if request.path not in self.routes and self._prefix_route(request.path) is None:
             raise NotFound(f"no such endpoint: {request.path}")
         if is_api(request.path):
             raise Forbidden("the server API is not available to cross-origin pages")
@@ -223,7 +250,7 @@ class App:
             switch(conn, transport, data)
 
         def factory() -> HttpConnection:
-            conn = HttpConnection(self.find, limits=limits, extra_headers=self.cors_headers,
+            conn = HttpConnection(self.find, limits=limits, extra_headers=self.extra_headers,
                                   on_done=self._http.discard, precheck=self.precheck,
                                   admission=admission, http2=to_http2,
                                   on_answer=self.ctx.stats.answered)

@@ -37,8 +37,9 @@ The ``[broker]`` settings follow the same rule: ``LIVEHUB_BROKER``, ``LIVEHUB_RE
     [limits]              # budgets against abuse (livehub.core.limits; table: docs/limits.md)
     max_publication_size = 1048576
 
-    [mercure]             # /.well-known/mercure (livehub.protocols.mercure.tokens)
-    mercure_publisher_jwt_key = "..."   # env LIVEHUB_MERCURE_PUBLISHER_JWT_KEY
+    [mercure]             # the Mercure hub (livehub.protocols.mercure; docs/mercure.md)
+    mercure_topics = ["books=https://example.com/books/"]   # https://example.com/books/1 = books:1
+    mercure_publisher_jwt_key = "..."   # env LIVEHUB_MERCURE_PUBLISHER_JWT_KEY (.tokens)
     mercure_subscriber_jwt_key = "..."
     mercure_anonymous = true
 
@@ -82,6 +83,7 @@ from livehub.core.limits import Limits
 from livehub.demos.namespaces import DEMO_NAMESPACES
 from livehub.errors import ConfigError
 from livehub.protocols.centrifugo.settings import CentrifugoSettings
+from livehub.protocols.mercure.settings import MercureSettings
 from livehub.protocols.mercure.tokens import MercureAuthSettings
 from livehub.transports.context import ServerSettings
 
@@ -90,6 +92,13 @@ DEFAULT_NAMESPACES: dict[str, ChannelOptions] = DEMO_NAMESPACES
 """The demo namespaces (``/demo/...``: chat, whiteboard, ticker...): open to anonymous clients,
 so added only in demo mode (``demos``: on unless ``--production`` or the file configures its
 own namespaces; a namespace of the file wins)."""
+MERCURE_NAMESPACES: dict[str, ChannelOptions] = {
+    # Mercure topics no rule maps, and the Mercure journal (docs/mercure.md)
+    "mercure": ChannelOptions(history_size=1000, history_ttl=3600,
+                              namespace_history_bytes=64 * 1024 * 1024, **PUBLIC_READ),
+}
+"""The Mercure hub's namespace (anyone may read), added when the file configures no namespace,
+never with ``--production``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,7 @@ class Config:
     admin: AdminSettings = field(default_factory=AdminSettings)
     demo_secret: str | None = None
     """The secret the demo login signs with when the server has no token keys (demo mode)."""
+    mercure: MercureSettings = field(default_factory=MercureSettings)
 
 
 _SERVER_FIELDS = {f.name: f for f in dataclasses.fields(ServerSettings)}
@@ -120,6 +130,7 @@ _LIMIT_FIELDS = {f.name: f for f in dataclasses.fields(Limits)}
 _AUTH_FIELDS = {f.name: f for f in dataclasses.fields(AuthSettings)}
 _MERCURE_AUTH_FIELDS = {f.name: f for f in dataclasses.fields(MercureAuthSettings)}
 _ADMIN_FIELDS = {f.name: f for f in dataclasses.fields(AdminSettings)}
+_MERCURE_FIELDS = {f.name: f for f in dataclasses.fields(MercureSettings)}
 AUTH_ALIASES = {"token_hmac_secret_key": "token_hmac_secret",
                 "token_jwks_public_endpoint": "token_jwks_url"}
 """Centrifugo's own names of the token settings, accepted in ``[auth]`` and ``[centrifugo]``."""
@@ -129,6 +140,8 @@ DEV_AUTH: dict[str, object] = {"client_insecure": True}
 PRODUCTION_SERVER: dict[str, object] = {"echo": False, "clock": False, "demos": False,
                                         "drain_delay": 5.0, "drain_window": 10.0,
                                         "drain_timeout": 30.0}
+PRODUCTION_MERCURE: dict[str, object] = {"mercure": False}
+"""``--production`` serves the Mercure hub only when asked (``mercure = true``)."""
 DEV_CHANNELS: dict[str, object] = {
     "presence": True, "join_leave": True, "force_push_join_leave": True, "client_publish": True,
     "allow_presence_for_client": True, "allow_history_for_client": True,
@@ -205,7 +218,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "refuses to start without an API key (env LIVEHUB_PRODUCTION=1)")
     seen: set[str] = set()
     for fields in (_SERVER_FIELDS, _CHANNEL_FIELDS, _BROKER_FIELDS, _CF_FIELDS, _LIMIT_FIELDS,
-                   _AUTH_FIELDS, _MERCURE_AUTH_FIELDS, _ADMIN_FIELDS):
+                   _AUTH_FIELDS, _MERCURE_AUTH_FIELDS, _ADMIN_FIELDS, _MERCURE_FIELDS):
         for name, f in fields.items():
             if name in seen:
                 continue  # one flag sets a server setting and the channel option of that name
@@ -271,6 +284,9 @@ def load(args: argparse.Namespace | None = None,
     mercure_auth: dict[str, object] = {}
     _apply(mercure_auth, _MERCURE_AUTH_FIELDS, _mercure_auth_table(data), "[mercure]")
     _apply(centrifugo, _CF_FIELDS, cf_table, "[centrifugo]")
+    mercure: dict[str, object] = dict(PRODUCTION_MERCURE) if production else {}
+    _apply(mercure, _MERCURE_FIELDS, {k: v for k, v in _table(data, "mercure").items()
+                                      if k in _MERCURE_FIELDS}, "[mercure]")
     for name, fields, target in (("server", _SERVER_FIELDS, server),
                                  ("channels", _CHANNEL_FIELDS, channels),
                                  ("broker", _BROKER_FIELDS, broker),
@@ -278,7 +294,8 @@ def load(args: argparse.Namespace | None = None,
                                  ("limits", _LIMIT_FIELDS, limits),
                                  ("auth", _AUTH_FIELDS, auth),
                                  ("mercure", _MERCURE_AUTH_FIELDS, mercure_auth),
-                                 ("admin", _ADMIN_FIELDS, admin)):
+                                 ("admin", _ADMIN_FIELDS, admin),
+                                 ("mercure", _MERCURE_FIELDS, mercure)):
         from_env = {k: env[ENV_PREFIX + k.upper()] for k in fields
                     if ENV_PREFIX + k.upper() in env}
         _apply(target, fields, from_env, "environment")
@@ -292,6 +309,8 @@ def load(args: argparse.Namespace | None = None,
         server.setdefault("demo_market_interval", 0)
         server.setdefault("demo_match_minute", 0)
     namespaces: dict[str, ChannelOptions] = dict(DEFAULT_NAMESPACES) if server["demos"] else {}
+    if "namespaces" not in data and not production:
+        namespaces.update(MERCURE_NAMESPACES)
     for ns, values in _table(data, "namespaces").items():
         if not isinstance(values, dict):
             raise ConfigError(f"[namespaces.{ns}] must be a table")
@@ -316,6 +335,14 @@ def load(args: argparse.Namespace | None = None,
     admin_settings = _settings(AdminSettings, admin, "admin settings")
     # one demo login secret for every worker of this server (never used with keys of its own)
     demo_secret = secrets.token_urlsafe(32) if settings.demos else None
+    mercure_settings = _settings(MercureSettings, mercure, "mercure settings")
+    missing = sorted(mercure_settings.namespaces() - set(namespaces))
+    if mercure_settings.mercure and missing:
+        if "mercure" in mercure:
+            raise ConfigError(f"mercure: the hub needs namespaces {missing}, which are not "
+                              "configured (add [namespaces.<name>] tables)")
+        # not asked for: a configuration without the hub's namespaces goes without the hub
+        mercure_settings = dataclasses.replace(mercure_settings, mercure=False)
     check_settings(settings)
     if production:
         _check_production(settings, auth_settings, generated)
@@ -323,7 +350,7 @@ def load(args: argparse.Namespace | None = None,
                   log_level, generated, broker=broker_settings, centrifugo=cf_settings,
                   dev=dev, limits=limit_settings, auth=auth_settings, production=production,
                   mercure_auth=mercure_auth_settings, admin=admin_settings,
-                  demo_secret=demo_secret)
+                  demo_secret=demo_secret, mercure=mercure_settings)
 
 
 # -- authorization settings (issue 9) ---------------------------------------------------------
@@ -348,8 +375,8 @@ def _mercure_auth_table(data: Mapping[str, object]) -> dict[str, object]:
     return {k: v for k, v in table.items() if k not in _MERCURE_OTHER_FIELDS}
 
 
-_MERCURE_OTHER_FIELDS: frozenset[str] = frozenset()
-"""Keys of ``[mercure]`` that belong to the protocol plug-in's settings (none yet)."""
+_MERCURE_OTHER_FIELDS: frozenset[str] = frozenset(_MERCURE_FIELDS)
+"""Keys of ``[mercure]`` that belong to the protocol plug-in's settings (``MercureSettings``)."""
 
 
 def _check_production(server: ServerSettings, auth: AuthSettings, generated: bool) -> None:
@@ -388,6 +415,9 @@ def describe(config: Config) -> Sequence[str]:
     lines = [f"listening on {scheme}://{s.host}:{s.port}/",
              f"namespaces: {', '.join(sorted(config.namespaces.namespaces)) or '(none)'}",
              config.broker.describe()]
+    m = config.mercure
+    lines.append(f"Mercure hub: /.well-known/mercure (journal {m.mercure_journal})" if m.mercure
+                 else "Mercure hub: off (set mercure = true and configure its namespaces)")
     if config.dev:
         lines.append("WARNING: " + "!" * 60)
         lines.append("WARNING: DEVELOPMENT PRESET (--dev / LIVEHUB_DEV=1) IS ON: any client may "

@@ -26,7 +26,8 @@ def build_app(config: Config) -> App:
     node = Node(broker, config.namespaces, presence=presence, limits=config.limits)
     return App.create(node, config.server, centrifugo=config.centrifugo, auth=config.auth,
                       admin=config.admin, demo_secret=config.demo_secret,
-                      production=config.production)
+                      production=config.production, mercure=config.mercure,
+                      mercure_auth=config.mercure_auth)
 
 
 async def serve(config: Config, sock: socket.socket | None = None) -> None:

@@ -33,6 +33,9 @@ SECTIONS: tuple[tuple[str, Callable[[Config], Any], str], ...] = (
     ("centrifugo", lambda c: c.centrifugo,
      "The Centrifugo client protocol and node discovery (docs/centrifugo.md)."),
     ("limits", lambda c: c.limits, "Budgets against abuse (docs/limits.md)."),
+    ("mercure", lambda c: c.mercure,
+     "The Mercure hub at /.well-known/mercure: topics and channels, the journal, discovery, "
+     "active subscriptions (docs/mercure.md)."),
     ("mercure", lambda c: c.mercure_auth,
      "Authorization of the Mercure hub at /.well-known/mercure (docs/mercure.md)."),
     ("admin", lambda c: c.admin, "The admin dashboard at /admin (docs/admin.md)."),

@@ -1,10 +1,10 @@
 """Python heap per idle connection, by allocation site (tracemalloc), for one source tree.
 
-    .venv/bin/python scripts/idle_heap.py TREE sse|ws [N]
+    .venv/bin/python scripts/idle_heap.py TREE sse|ws|mercure [N]
 
 Starts livehub in this process on 127.0.0.1 (memory broker, no connection budget per address),
-opens N idle SSE streams or raw /ws WebSockets, and prints the Python heap they hold per
-connection and the top allocation sites. C allocations (uvloop, the kernel) are not seen: the
+opens N idle SSE streams, raw /ws WebSockets or Mercure subscribers (``?topic=idle``), and
+prints the Python heap they hold per connection and the top allocation sites. C allocations (uvloop, the kernel) are not seen: the
 load lab's `idle-*` cases measure RSS; this says where the Python part goes.
 """
 
@@ -35,11 +35,18 @@ async def main(kind: str, count: int) -> None:
         app = App.create(Hub(MemoryBroker(), Namespaces()),  # type: ignore[arg-type]
                          ServerSettings(port=0, clock=False))
     else:
+        mercure = None
+        if kind == "mercure":
+            from livehub.protocols.mercure import MercureSettings
+
+            mercure = MercureSettings(mercure_namespace="", mercure_journal="$mercure")
         app = App.create(Node(MemoryBroker(), Namespaces()),
-                         ServerSettings(port=0, clock=False, max_connections_per_ip=0))
+                         ServerSettings(port=0, clock=False, max_connections_per_ip=0),
+                         mercure=mercure)
     await app.start()
     loop = asyncio.get_running_loop()
-    path, extra = ("/events?channel=idle", "") if kind == "sse" else ("/ws?channel=idle", WS_HEAD)
+    path, extra = {"sse": ("/events?channel=idle", ""), "ws": ("/ws?channel=idle", WS_HEAD),
+                   "mercure": ("/.well-known/mercure?topic=idle", "")}[kind]
     socks: list[socket.socket] = []
 
     async def connect() -> None:

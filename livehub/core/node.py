@@ -17,6 +17,7 @@ from typing import TypeVar
 from livehub.core.broker import Broker, HistoryResult, ImmediatePublisher
 from livehub.core.channels import ChannelOptions, Namespaces
 from livehub.core.hub import Hub, JoinLeaveListener, Subscriber, Subscription, Variant
+from livehub.core.journal import Journal, encode_entry
 from livehub.core.limits import Limits
 from livehub.core.opstats import BrokerOps
 from livehub.core.presence import ClientInfo, MemoryPresence, PresenceManager, PresenceStats
@@ -55,6 +56,9 @@ class Node:
       or registered (``BadChannel``, ``UnknownNamespace``); every publication, from every
       protocol, is validated once before it is stored (``check_publication``): it is valid,
       stored and delivered to everyone, or refused and stored nowhere.
+    * **Journals.**  A publication to a channel a ``Journal`` covers is followed by an entry
+      in the journal channel (``livehub.core.journal``), from every protocol, unless the
+      caller appends its own entry (``journal=False``).
     """
 
     def __init__(self, broker: Broker, namespaces: Namespaces, *,
@@ -76,6 +80,7 @@ class Node:
         self.limit_hits: Counter[str] = Counter()
         """Refusals by the budget that refused (``client_publish_rate``, ``api_max_batch``...),
         counted by the protocol that applies it: metrics (``docs/limits.md``)."""
+        self.journals: list[Journal] = []
 
     @property
     def broker(self) -> Broker:
@@ -136,12 +141,41 @@ class Node:
         return result
 
     async def publish(self, channel: str, data: bytes, kind: PayloadKind, *,
-                      event: str | None = None, info: ClientInfo | None = None
-                      ) -> StreamPosition:
-        """Validate, then store, position and deliver a publication; its position."""
+                      event: str | None = None, info: ClientInfo | None = None,
+                      journal: bool = True) -> StreamPosition:
+        """Validate, then store, position and deliver a publication; its position.
+
+        ``journal=False``: the caller appends the journal entry itself (``append``)."""
         options = self.check_publication(channel, data, kind, event=event, info=info)
-        return await self._timed("publish", self._broker.publish(
+        position = await self._timed("publish", self._broker.publish(
             channel, data, kind, options=options, event=event, info=info))
+        if journal and self.journals:
+            await self._journal(channel, data, kind, event)
+        return position
+
+    def add_journal(self, journal: Journal) -> None:
+        """Keep ``journal`` from now on (a protocol's ``install``); checks its channel."""
+        self.namespaces.options(journal.channel)
+        self.journals.append(journal)
+
+    def journal_of(self, channel: str) -> Journal | None:
+        """The journal that covers ``channel``, if any."""
+        for journal in self.journals:
+            if journal.covers(channel):
+                return journal
+        return None
+
+    async def append(self, journal: Journal, entry: bytes) -> StreamPosition:
+        """Append an entry of the caller's own (``encode_entry``) to ``journal``."""
+        options = self.namespaces.options(journal.channel)
+        return await self._broker.publish(journal.channel, entry, PayloadKind.TEXT,
+                                          options=options)
+
+    async def _journal(self, channel: str, data: bytes, kind: PayloadKind,
+                       event: str | None) -> None:
+        journal = self.journal_of(channel)
+        if journal is not None:
+            await self.append(journal, encode_entry(channel, data, kind, event=event))
 
     async def broadcast(self, channels: Sequence[str], data: bytes, kind: PayloadKind, *,
                         event: str | None = None
@@ -153,8 +187,11 @@ class Node:
         async def one(channel: str) -> StreamPosition | LivehubError:
             try:
                 options = self.namespaces.options(channel)
-                return await self._timed("publish", self._broker.publish(
+                position = await self._timed("publish", self._broker.publish(
                     channel, data, kind, options=options, event=event))
+                if self.journals:
+                    await self._journal(channel, data, kind, event)
+                return position
             except LivehubError as exc:
                 return exc
 
@@ -170,13 +207,27 @@ class Node:
         task carries it and a failure is logged.
         """
         self._check(data, kind, event, info)
+        journal = self.journal_of(channel) if self.journals else None
         if self._publish_now is not None:
             self._publish_now(channel, data, kind, options=options, event=event, info=info)
+            if journal is not None:
+                self._publish_now(journal.channel, encode_entry(channel, data, kind, event=event),
+                                  PayloadKind.TEXT, options=self.namespaces.options(
+                                      journal.channel))
             return
-        task = asyncio.get_running_loop().create_task(self._timed("publish", self._broker.publish(
-            channel, data, kind, options=options, event=event, info=info)))
+        task = asyncio.get_running_loop().create_task(
+            self._publish_task(channel, data, kind, options=options, event=event, info=info))
         self._tasks.add(task)
         task.add_done_callback(self._publish_done)
+
+    async def _publish_task(self, channel: str, data: bytes, kind: PayloadKind, *,
+                            options: ChannelOptions, event: str | None,
+                            info: ClientInfo | None) -> StreamPosition:
+        position = await self._timed("publish", self._broker.publish(
+            channel, data, kind, options=options, event=event, info=info))
+        if self.journals:
+            await self._journal(channel, data, kind, event)
+        return position
 
     def _publish_done(self, task: asyncio.Task[StreamPosition]) -> None:
         self._tasks.discard(task)

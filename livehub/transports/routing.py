@@ -77,4 +77,5 @@ class Router(Protocol):
     def route(self, path: str, methods: frozenset[str], endpoint: Endpoint, *,
               precheck: Precheck | None = None) -> None:
         """Serve ``methods`` on ``path`` with ``endpoint`` (OPTIONS handled by the app; HEAD,
-        when listed, gets the endpoint's answer without its body)."""
+        when listed, gets the endpoint's answer without its body).  A ``path`` ending in
+        ``/*`` serves every path under it that has no route of its own."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -141,10 +141,12 @@ S = TypeVar("S", bound=StreamConnection)
 
 
 def open_stream(exchange: Exchange, request: Request, framing: StreamFraming,
-                factory: Callable[[asyncio.Transport], S]) -> S:
+                factory: Callable[[asyncio.Transport], S], *,
+                headers: Sequence[tuple[str, str]] = ()) -> S:
     """Take ``exchange`` over with the stream ``factory`` builds and send the response head
-    (and the framing's preamble) through it."""
+    (with ``headers`` of the protocol's own) and the framing's preamble through it."""
     conn, _ = exchange.take_over(factory)
-    head = exchange.stream_head(request, 200, framing.headers(exchange.extra_headers(request)))
+    head = exchange.stream_head(request, 200,
+                                framing.headers([*exchange.extra_headers(request), *headers]))
     conn.write(head + framing.preamble)
     return conn

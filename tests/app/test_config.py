@@ -137,3 +137,30 @@ def test_open_doors_are_announced() -> None:
     quiet = load(parse("--production", "--allowed-origins", "https://app.test"),
                  environ={"LIVEHUB_API_KEY": "k"})
     assert not [line for line in describe(quiet) if line.startswith("WARNING: ")]
+
+
+def test_mercure_section_env_and_flags(tmp_path: Path) -> None:
+    path = tmp_path / "livehub.toml"
+    path.write_text('[mercure]\nmercure_topics = ["books=https://example.com/books/"]\n'
+                    'mercure_max_topics = 5\n'
+                    '[namespaces.books]\nhistory_size = 10\n')
+    cfg = load(parse("--mercure-subscriptions"), environ={
+        "LIVEHUB_CONFIG": str(path), "LIVEHUB_MERCURE_JOURNAL": "books:$journal"})
+    assert cfg.mercure.mercure_topics == ("books=https://example.com/books/",)
+    assert cfg.mercure.mercure_max_topics == 5
+    assert cfg.mercure.mercure_journal == "books:$journal"        # env
+    assert cfg.mercure.mercure_subscriptions is True               # flag
+    assert load(parse(), environ={}).mercure.mercure               # on by default
+    assert not load(parse("--production", "--api-key", "k"), environ={}).mercure.mercure
+    with pytest.raises(ConfigError, match="mercure_topics"):
+        load(parse("--mercure-topics", "no-equals-sign"), environ={})
+
+
+def test_mercure_needs_its_namespaces(tmp_path: Path) -> None:
+    path = tmp_path / "livehub.toml"
+    path.write_text("[namespaces.game]\nclient_publish = true\n")
+    cfg = load(parse(), environ={"LIVEHUB_CONFIG": str(path)})
+    assert not cfg.mercure.mercure            # not asked for: off, said at start-up
+    assert "Mercure hub: off" in "\n".join(describe(cfg))
+    with pytest.raises(ConfigError, match="needs namespaces \\['mercure'\\]"):
+        load(parse("--mercure"), environ={"LIVEHUB_CONFIG": str(path)})

@@ -175,3 +175,30 @@ async def test_bad_channels_are_refused_before_anything_is_stored(
     with pytest.raises(UnknownNamespace):
         await node.subscribe(Fake(), TagVariant(), ["nope:1"])
     assert node.hub.channel_count() == 0
+
+
+async def test_journal_gets_every_publication_once(broker_factory: BrokerFactory) -> None:
+    """Publish, broadcast and publish_nowait of a journaled namespace append one entry each
+    to the journal (in publish order), none for other namespaces or the journal itself."""
+    from livehub.core.journal import Journal, decode_entry, encode_entry
+
+    node = await make_node(broker_factory)
+    journal = Journal("$journal", frozenset({""}))
+    node.add_journal(journal)
+    await node.publish("a", b"one", PayloadKind.TEXT, event="e")
+    await node.publish("p:x", b"not journaled", PayloadKind.TEXT)
+    await node.broadcast(["b", "c"], b"\x00\x01", PayloadKind.BINARY)
+    node.publish_nowait("a", b'{"k":1}', PayloadKind.JSON, options=node.options("a"))
+    await until(lambda: len(node._tasks) == 0)
+    await node.publish("a", b"own entry", PayloadKind.TEXT, journal=False)
+    await node.append(journal, encode_entry("a", b"own entry", PayloadKind.TEXT,
+                                            entry_id="x1", meta={"m": 1}))
+    entries = [decode_entry(p.data) for p in (await node.history("$journal")).publications]
+    assert [(e.channel, e.data, e.kind) for e in entries[:1]] == [
+        ("a", b"one", PayloadKind.TEXT)]
+    assert entries[0].event == "e"
+    assert sorted(e.channel for e in entries[1:3]) == ["b", "c"]
+    assert entries[1].data == b"\x00\x01" and entries[1].kind is PayloadKind.BINARY
+    assert (entries[3].data, entries[3].kind) == (b'{"k":1}', PayloadKind.JSON)
+    assert (entries[4].entry_id, entries[4].meta) == ("x1", {"m": 1})
+    assert len(entries) == 5
