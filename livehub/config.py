@@ -337,12 +337,13 @@ def load(args: argparse.Namespace | None = None,
     demo_secret = secrets.token_urlsafe(32) if settings.demos else None
     mercure_settings = _settings(MercureSettings, mercure, "mercure settings")
     missing = sorted(mercure_settings.namespaces() - set(namespaces))
-    if mercure_settings.mercure and missing:
-        if "mercure" in mercure:
-            raise ConfigError(f"mercure: the hub needs namespaces {missing}, which are not "
-                              "configured (add [namespaces.<name>] tables)")
-        # not asked for: a configuration without the hub's namespaces goes without the hub
-        mercure_settings = dataclasses.replace(mercure_settings, mercure=False)
+    if "mercure" not in mercure:
+        # not asked either way: serve the hub when its namespaces are configured (the
+        # configuration without [namespaces] tables has them), as livehub serve's default
+        mercure_settings = dataclasses.replace(mercure_settings, mercure=not missing)
+    elif mercure_settings.mercure and missing:
+        raise ConfigError(f"mercure: the hub needs namespaces {missing}, which are not "
+                          "configured (add [namespaces.<name>] tables)")
     check_settings(settings)
     if production:
         _check_production(settings, auth_settings, generated)

@@ -4,8 +4,9 @@
 
 Starts livehub in this process on 127.0.0.1 (memory broker, no connection budget per address),
 opens N idle SSE streams, raw /ws WebSockets or Mercure subscribers (``?topic=idle``), and
-prints the Python heap they hold per connection and the top allocation sites. C allocations (uvloop, the kernel) are not seen: the
-load lab's `idle-*` cases measure RSS; this says where the Python part goes.
+prints the Python heap they hold per connection and the top allocation sites. C allocations
+(uvloop, the kernel) are not seen: the load lab's `idle-*` cases measure RSS; this says where
+the Python part goes.
 """
 
 # ruff: noqa: PLC0415 - livehub is imported from the tree given on the command line
@@ -39,7 +40,8 @@ async def main(kind: str, count: int) -> None:
         if kind == "mercure":
             from livehub.protocols.mercure import MercureSettings
 
-            mercure = MercureSettings(mercure_namespace="", mercure_journal="$mercure")
+            mercure = MercureSettings(mercure=True, mercure_namespace="",
+                                      mercure_journal="$mercure")
         app = App.create(Node(MemoryBroker(), Namespaces()),
                          ServerSettings(port=0, clock=False, max_connections_per_ip=0),
                          mercure=mercure)

@@ -150,7 +150,7 @@ def test_mercure_section_env_and_flags(tmp_path: Path) -> None:
     assert cfg.mercure.mercure_max_topics == 5
     assert cfg.mercure.mercure_journal == "books:$journal"        # env
     assert cfg.mercure.mercure_subscriptions is True               # flag
-    assert load(parse(), environ={}).mercure.mercure               # on by default
+    assert load(parse(), environ={}).mercure.mercure               # on by default (serve)
     assert not load(parse("--production", "--api-key", "k"), environ={}).mercure.mercure
     with pytest.raises(ConfigError, match="mercure_topics"):
         load(parse("--mercure-topics", "no-equals-sign"), environ={})

@@ -46,7 +46,8 @@ class MercureServer(LiveServer):
         return httpx.post(self.url + HUB, data=form, headers={"X-API-Key": API_KEY})
 
 
-DEFAULT_MERCURE = MercureSettings(mercure_journal="mercure:$journal", mercure_namespace="",
+DEFAULT_MERCURE = MercureSettings(mercure=True, mercure_journal="mercure:$journal",
+                                  mercure_namespace="",
                                   mercure_topics=("books=https://example.com/books/",))
 DEFAULT_AUTH = MercureAuthSettings(mercure_anonymous=True, mercure_publisher_jwt_key=PUB_KEY,
                                    mercure_subscriber_jwt_key=SUB_KEY)

@@ -170,10 +170,10 @@ def test_discovery_link_is_configurable(make_mercure: object) -> None:
 async def test_unconfigured_namespaces_are_config_errors() -> None:
     node = Node(MemoryBroker(), Namespaces(public_options(), {}))
     with pytest.raises(ConfigError, match="namespace 'mercure'"):
-        App.create(node, ServerSettings(), mercure=MercureSettings())
+        App.create(node, ServerSettings(), mercure=MercureSettings(mercure=True))
     with pytest.raises(ConfigError, match="mercure_journal"):
         App.create(node, ServerSettings(), mercure=MercureSettings(
-            mercure_namespace="", mercure_journal="nowhere:$j"))
+            mercure=True, mercure_namespace="", mercure_journal="nowhere:$j"))
 
 
 async def test_non_ascii_update_id_resumes_and_header_stays_ascii(hub: MercureServer) -> None:

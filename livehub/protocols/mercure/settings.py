@@ -15,8 +15,10 @@ from livehub.errors import ConfigError
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MercureSettings:
-    mercure: bool = True
-    """Serve the Mercure hub at ``/.well-known/mercure``."""
+    mercure: bool = False
+    """Serve the Mercure hub at ``/.well-known/mercure``.  Unset in the configuration,
+    ``livehub serve`` turns it on when the hub's namespaces are configured (they are without
+    ``[namespaces]`` tables) and off otherwise; an embedding application asks for it."""
     mercure_journal: str = "mercure:$journal"
     """The journal channel Mercure subscribers follow: every update of the mapped namespaces
     is appended there, so one position resumes every selector (its namespace's history
