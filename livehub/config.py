@@ -97,8 +97,8 @@ MERCURE_NAMESPACES: dict[str, ChannelOptions] = {
     "mercure": ChannelOptions(history_size=1000, history_ttl=3600,
                               namespace_history_bytes=64 * 1024 * 1024, **PUBLIC_READ),
 }
-"""The Mercure hub's namespace (anyone may read), added when the file configures no namespace,
-never with ``--production``."""
+"""The Mercure hub's namespace (anyone may read), added in demo mode (the quick start) like the
+demo namespaces; otherwise configure it to serve the hub."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +309,7 @@ def load(args: argparse.Namespace | None = None,
         server.setdefault("demo_market_interval", 0)
         server.setdefault("demo_match_minute", 0)
     namespaces: dict[str, ChannelOptions] = dict(DEFAULT_NAMESPACES) if server["demos"] else {}
-    if "namespaces" not in data and not production:
+    if server["demos"]:
         namespaces.update(MERCURE_NAMESPACES)
     for ns, values in _table(data, "namespaces").items():
         if not isinstance(values, dict):
