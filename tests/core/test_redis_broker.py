@@ -44,8 +44,9 @@ async def nodes(redis_server: RedisServer) -> AsyncIterator[NodeFactory]:
     made: list[RedisBroker] = []
     prefix = f"t{uuid.uuid4().hex[:10]}"
 
-    async def make(server: RedisServer = redis_server, start: bool = True) -> RedisBroker:
-        broker = RedisBroker(connect(RedisOptions(url=server.url, timeout=1.0)),
+    async def make(server: RedisServer = redis_server, start: bool = True,
+                   timeout: float = 1.0) -> RedisBroker:
+        broker = RedisBroker(connect(RedisOptions(url=server.url, timeout=timeout)),
                              prefix=prefix, ping_interval=1.0)
         broker.recorder = Recorder()  # type: ignore[attr-defined]
         made.append(broker)
@@ -274,8 +275,10 @@ async def test_quiet_channel_is_filled_after_a_reconnect(nodes: NodeFactory) -> 
 async def test_a_burst_of_history_reads_waits_for_pooled_connections(
         nodes: NodeFactory) -> None:
     """More concurrent commands than pooled connections queue instead of failing (many
-    clients subscribing at once each read history)."""
-    node = await nodes()
+    clients subscribing at once each read history).  The wait for a pooled connection is
+    bounded by the client's timeout: a generous one here, so that a loaded machine measures
+    the queueing, not its own slowness (it timed out at 1 s under load)."""
+    node = await nodes(timeout=10.0)
     opts = ChannelOptions(history_size=10, history_ttl=60)
     await node.publish("burst", b"x", PayloadKind.TEXT, options=opts)
     results = await asyncio.gather(*(node.history("burst", options=opts) for _ in range(300)))
