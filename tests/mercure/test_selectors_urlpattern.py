@@ -73,6 +73,8 @@ def test_a_relative_pattern_without_the_hub_url_is_refused() -> None:
     ("https://example.com/{a*}*", "may not be repeated"),
     ("https://example.com/{:a}+", "may not be repeated"),
     ("https://example.com/:x(a)+", "may not be repeated"),
+    ("https://example.com/*+/x", "may not be repeated"),  # (.*)+: hypothesis found it hanging
+    ("https://example.com/:a*+", "may not be repeated"),
     ("https://example.com/:a:b", "need a '/' between them"),
     ("https://example.com/:a-:b", "need a '/' between them"),
     ("https://example.com/{:a}?{:b}?", "need a '/' between them"),

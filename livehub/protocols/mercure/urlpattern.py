@@ -79,7 +79,7 @@ def check_cost(text: str) -> None:
     """Raise ``BadSelector`` unless ``text`` is cheap to evaluate (see the module docstring)."""
     cost = 0
     in_segment = 0
-    last = ""  # what the previous token was: "name", "regexp", "group" or ""
+    last = ""  # the previous token: "name", "regexp", "group", "repeat" (a * or +) or ""
     i = 0
     while i < len(text):
         char = text[i]
@@ -100,12 +100,13 @@ def check_cost(text: str) -> None:
         else:
             if char == "/":
                 in_segment = 0
-            elif char in "*+" and last in ("regexp", "group"):
-                raise BadSelector("URL pattern: a group or regexp may not be repeated with * or "
-                                  "+ (nested repetitions backtrack without bound)")
+            elif char in "*+" and last in ("regexp", "group", "repeat"):
+                raise BadSelector("URL pattern: a group, regexp or wildcard may not be repeated "
+                                  "with * or + (nested repetitions backtrack without bound)")
             elif char in "*+":
                 cost += 1
                 in_segment += char == "*" and last != "name"  # a wildcard, not a modifier
+                token = "repeat"
             elif char == "}":
                 token = "group"
             last = token
