@@ -35,6 +35,7 @@ from livehub.bench.clients import (
     WsPublisher,
     WsSubscriber,
 )
+from livehub.bench.mercure import mercure_factory
 from livehub.bench.procstat import Snapshot, core_figures, rss_kib
 from livehub.bench.servers import Routes
 from livehub.bench.socketio import SioProbe, SioPublisher, SioSubscriber
@@ -210,6 +211,8 @@ def _subscriber_factory(routes: Routes, transport: str, port: int, st: RunStats,
         return lambda: cls_stream(st, request)
     if transport == "poll":
         return lambda: _ReadyPoll(st, path, port, probe=probe)
+    if transport == "mercure":
+        return mercure_factory(path, port, st, probe=probe)
     if transport == "socketio":
         request = ws_upgrade_request(path, port)
         cls_sio = SioProbe if probe else SioSubscriber

@@ -16,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from livehub.bench import socketio
+from livehub.bench import mercure, socketio
 from livehub.bench.peers import write_scripts
 
-TRANSPORTS = ("ws", "sse", "stream", "poll", "centrifugo-ws", "socketio")
+TRANSPORTS = ("ws", "sse", "stream", "poll", "centrifugo-ws", "socketio", "mercure")
 """Every transport the lab knows. ``centrifugo-ws`` is the Centrifugo JSON protocol over
 ``/connection/websocket`` (livehub only), published to through the raw ``/ws``; ``socketio``
-is Socket.IO over WebSocket (the python-socketio peer, ``bench.socketio``)."""
+is Socket.IO over WebSocket (the python-socketio peer, ``bench.socketio``); ``mercure`` is
+SSE on ``/.well-known/mercure`` (livehub only, ``bench.mercure``)."""
 
 LIVEHUB_CHANNEL = "bench:x"
 LIVEHUB_API_KEY = "bench-key"
@@ -48,7 +49,7 @@ client_insecure = true
 client_publish = true
 history_size = 1000
 history_ttl = 300
-"""
+""" + mercure.MERCURE_CONFIG
 
 
 def _raw_body(payload: bytes) -> bytes:
@@ -125,6 +126,7 @@ SERVERS: dict[str, ServerSpec] = {
                     "stream": f"/stream?channel={LIVEHUB_CHANNEL}",
                     "poll": f"/poll?channel={LIVEHUB_CHANNEL}",
                     "centrifugo-ws": "/connection/websocket",
+                    "mercure": mercure.MERCURE_PATH,
                 },
                 ws_publish=f"/ws?channel={LIVEHUB_CHANNEL}",
                 http_publish="/api/publish",
