@@ -56,14 +56,11 @@ _HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,1024}")
 
 
 class MercureConnection(StreamConnection):
-    """A Mercure subscriber's stream: updates its selectors do not match arrive as ``b""``
-    from the variant and are not written."""
+    """A Mercure subscriber's stream.  Updates its selectors do not match are encoded by the
+    variant as ``b""``, which the hub writes to nobody (``core.hub``), so this class adds no
+    work per delivery."""
 
     __slots__ = ()
-
-    def write(self, data: bytes) -> None:
-        if data:
-            super().write(data)
 
 
 class TrackedConnection(MercureConnection):
