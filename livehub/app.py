@@ -366,7 +366,7 @@ class App:
         interval = self.ctx.settings.heartbeat_interval
         while True:
             await asyncio.sleep(interval)
-            self.ctx.tick(loop.time(), time.time())
+            await self.ctx.tick(loop.time(), time.time())
             if self.admission is not None:
                 self.admission.sweep()
 

@@ -137,6 +137,13 @@ class ServerSettings:
             raise ConfigError("drain_delay, drain_window and drain_timeout must be >= 0")
 
 
+HEARTBEAT_SLICE = 2000
+"""Connections a tick handles per loop turn.  A heartbeat is a ping or comment written (about
+7 us with its ``send()``), so one turn over every connection would hold the loop for C x 7 us
+(0.14 s for 20,000 connections, 7 s for a million in one process: publications wait that long
+once per ``heartbeat_interval``); a slice is about 14 ms (issue 15, docs/capacity.md)."""
+
+
 class LongLived(Protocol):
     """A long-lived connection the server keeps track of (heartbeats, drain)."""
 
@@ -208,12 +215,19 @@ class ServerContext:
                     closed += 1
         return closed
 
-    def tick(self, now: float, wall: float) -> None:
+    async def tick(self, now: float, wall: float) -> None:
         """The periodic work of every connection: heartbeats (loop time ``now``), and closing
         the ones whose credentials expired by Unix time ``wall`` (so expiry is exact to one
-        heartbeat interval and costs no timer per connection)."""
-        for conn in list(self.connections):
-            conn.heartbeat(now)
+        heartbeat interval and costs no timer per connection).  The heartbeats go
+        ``HEARTBEAT_SLICE`` connections per loop turn (see there)."""
+        conns = list(self.connections)
+        live = self.connections
+        for start in range(0, len(conns), HEARTBEAT_SLICE):
+            if start:
+                await asyncio.sleep(0)  # the slice's pings are written; other work goes on
+            for conn in conns[start:start + HEARTBEAT_SLICE]:
+                if conn in live:  # not closed while an earlier slice waited
+                    conn.heartbeat(now)
         for conn, (at, info) in list(self.expiries.items()):
             if conn not in self.connections:
                 del self.expiries[conn]
