@@ -108,6 +108,8 @@ class ServerSpec:
 _PEER_WS = Routes(
     subscribe={"ws": "/ws?channel=bench"}, ws_publish="/ws?channel=bench", echo="/echo"
 )
+_PEER_ROOMS = Routes(subscribe=_PEER_WS.subscribe, ws_publish=_PEER_WS.ws_publish)
+"""The room servers: no ``/echo`` (the ``rooms`` scenario only)."""
 _PEER_SSE = Routes(
     subscribe={"sse": "/events?channel=bench"},
     http_publish="/publish?channel=bench",
@@ -148,9 +150,9 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("websockets", "python", "py_websockets.py", _PEER_WS, "websockets + uvloop"),
         ServerSpec("picows", "python", "py_picows.py", _PEER_WS, "picows + uvloop"),
         ServerSpec("aiohttp", "python", "py_aiohttp.py", _PEER_WS, "aiohttp + uvloop"),
-        ServerSpec("node-ws-rooms", "node", "node-ws-rooms.js", _PEER_WS,
+        ServerSpec("node-ws-rooms", "node", "node-ws-rooms.js", _PEER_ROOMS,
                    "ws with a room map per ?channel= (rooms scenario)"),
-        ServerSpec("picows-rooms", "python", "py_picows_rooms.py", _PEER_WS,
+        ServerSpec("picows-rooms", "python", "py_picows_rooms.py", _PEER_ROOMS,
                    "picows + uvloop, a dict of sets per ?channel= (rooms scenario)"),
         ServerSpec("sse-starlette", "python", "py_sse_starlette.py", _PEER_SSE,
                    "sse-starlette under uvicorn (uvloop, httptools)"),
